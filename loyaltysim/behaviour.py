@@ -1,0 +1,162 @@
+"""Vectorised daily customer decisions: need, store choice, basket, card use.
+
+Every function takes whole columns and the day's draws, and works on index subsets: no per-customer
+Python loop. The utility of shopping here versus the competition is a binary logit, each term
+weighted by the customer's own motivations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from loyaltysim.population import Population
+from loyaltysim.rng import DailyDraws
+from loyaltysim.scenario.models import Scenario
+from loyaltysim.schemes.rules import Rules
+from loyaltysim.state import CONSENT_BIT, MemberState, ShopperState
+
+
+@dataclass
+class Trips:
+    """Today's trips to this retailer (arrays aligned with ``idx``)."""
+
+    idx: np.ndarray          # customers who shop here today
+    value: np.ndarray        # basket value at list prices
+    split: np.ndarray        # (k, 7) category shares of the basket
+    own: np.ndarray          # own-label share of the basket
+    band: np.ndarray         # hour band
+    member: np.ndarray       # bool: shopper is a member
+    linked: np.ndarray       # bool: card presented (spend linked to the member)
+    discount: np.ndarray     # member-price and offer money off
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def progress(mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
+    """Progress (0-1) toward the next reward of customers ``idx`` (0 for non-members)."""
+    p = np.zeros(idx.size, np.float32)
+    if rules.scheme.points is not None:
+        need = rules.reward_points[mem.goal[idx]]
+        p = np.minimum(mem.points[idx] / need, 1.0).astype(np.float32)
+    if rules.scheme.stamps is not None:
+        st = rules.scheme.stamps
+        p = np.maximum(p, mem.stamps[idx] / st.required).astype(np.float32)
+    return np.where(mem.member[idx], p, 0.0).astype(np.float32)
+
+
+def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray,
+                goal: np.ndarray | None = None) -> np.ndarray:
+    """Expected perceived reward value per unit of spend for customers ``idx`` if members."""
+    s = rules.scheme
+    rate = np.zeros(idx.size)
+    if s.points is not None:
+        goal = mem.goal[idx] if goal is None else goal
+        value_per_point = rules.reward_perceived[goal] / rules.reward_points[goal]
+        mult = pop.categories[idx] @ rules.cat_mult * rules.tier_mult[mem.tier[idx]]
+        if s.membership is not None:
+            mult = mult * s.membership.earn_multiplier
+        rate += s.points.earn_per_unit * mult * value_per_point
+    if s.stamps is not None:
+        st = s.stamps
+        perceived = st.reward.face_value * st.reward.perceived_ratio
+        rate += perceived / ((st.required - st.prefilled) * np.maximum(pop.mean_basket[idx], st.min_spend))
+    return rate
+
+
+def friction_share(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
+    """Cost of using the card per trip, as a share of the basket, as the customer feels it."""
+    s = rules.scheme
+    cost = s.enrolment.friction_per_visit * friction_weight(pop, idx)
+    app = (mem.consent[idx] & CONSENT_BIT["app"]) > 0
+    cost = np.where(app, cost * (1 - s.data.app_friction_relief), cost)
+    return cost / pop.mean_basket[idx]
+
+
+def friction_weight(pop: Population, idx: np.ndarray) -> np.ndarray:
+    """How fully a customer feels time costs: time-poor fully, others a fifth; more if experience-driven."""
+    return np.where(pop.time_poor[idx], 1.0, 0.2) * (0.5 + pop.experience[idx])
+
+
+def needs(pop: Population, shop: ShopperState, mem: MemberState | None, rules: Rules | None,
+          draws: DailyDraws, weekday: int) -> np.ndarray:
+    """Customers with a shopping need today (goal-gradient acceleration for members near a reward)."""
+    p = pop.need_rate * pop.weekday[:, weekday]
+    if mem is not None and rules.scheme.goal_gradient.acceleration > 0:
+        members = np.flatnonzero(mem.member)
+        gg = rules.scheme.goal_gradient
+        boost = 1.0 + gg.acceleration * pop.reward_seeking[members] * progress(mem, rules, members) ** gg.curvature
+        p = p.copy()
+        p[members] *= boost
+    return np.flatnonzero((draws.need < p) & shop.alive)
+
+
+def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberState | None,
+                 rules: Rules | None, draws: DailyDraws, idx: np.ndarray, day: int) -> np.ndarray:
+    """Of the customers with a need, those who shop here rather than at the competition."""
+    b, comp = sc.behaviour, sc.competition
+    u = (pop.preference[idx] + b.habit_weight * shop.habit[idx]
+         + b.satisfaction_weight * 2.0 * (shop.satisfaction[idx] - 0.5)
+         - b.price_weight * pop.outcome[idx] * comp.price_advantage
+         - b.reward_weight * pop.reward_seeking[idx] * comp.reward_rate)
+    if mem is not None:
+        m = mem.member[idx]
+        sub = idx[m]
+        s = rules.scheme
+        add = b.reward_weight * pop.reward_seeking[sub] * reward_rate(pop, mem, rules, sub)
+        gg = s.goal_gradient
+        add += gg.strength * pop.reward_seeking[sub] * progress(mem, rules, sub) ** gg.curvature
+        if s.member_pricing is not None:
+            add += b.price_weight * pop.outcome[sub] * s.member_pricing.share_of_range * s.member_pricing.discount
+        if s.tiers is not None:
+            add += b.status_weight * pop.belonging[sub] * rules.tier_status_share[mem.tier[sub]]
+        if s.offers is not None:
+            live = mem.offer_until[sub] >= day
+            add += np.where(live, s.offers.pull * mem.acc_what[sub], 0.0)
+        add += b.price_weight * pop.outcome[sub] * np.minimum(mem.vouchers[sub] / pop.mean_basket[sub], 1.0)
+        add -= b.friction_weight * friction_share(pop, mem, rules, sub)
+        u[m] += add
+    here = draws.choice[idx] < sigmoid(u)
+    # Habit: an exponential memory of where needs went, with time constant habit_memory_days.
+    alpha = 1.0 - np.exp(-1.0 / np.maximum(b.habit_memory_days * pop.need_rate[idx], 1.0))
+    shop.habit[idx] += (alpha * (here - shop.habit[idx])).astype(np.float32)
+    return idx[here]
+
+
+def draw_baskets(pop: Population, draws: DailyDraws, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Basket value (lognormal), category split, own-label share and hour band for shoppers ``idx``.
+
+    The split is half the customer's mix and half one category drawn from it, so each trip is noisy
+    but its expectation is the true mix; likewise the own-label share.
+    """
+    value = np.exp(pop.basket_mu[idx] + pop.basket_sd[idx] * draws.basket_value[idx]).astype(np.float32)
+    mix = pop.categories[idx]
+    cat = _inverse_cdf(mix, draws.basket_category[idx])
+    split = 0.5 * mix
+    split[np.arange(idx.size), cat] += 0.5
+    pref = pop.own_label[idx]
+    own = 0.5 * pref + 0.5 * (draws.basket_brand[idx] < pref)
+    band = _inverse_cdf(pop.hours[idx], draws.hour[idx])
+    return value, split, own.astype(np.float32), band
+
+
+def _inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    cum = np.cumsum(probs, axis=1)
+    return np.minimum((u[:, None] * cum[:, -1:] >= cum).sum(axis=1), probs.shape[1] - 1)
+
+
+def present_card(pop: Population, mem: MemberState, rules: Rules, draws: DailyDraws,
+                 idx: np.ndarray) -> np.ndarray:
+    """Whether each shopper presents a card (members only): unlinked spend earns and teaches nothing."""
+    s = rules.scheme
+    base = s.enrolment.card_presentation
+    # Friction makes the time-poor skip the card; a digital card (app) and member prices remove reasons to.
+    p = base * (1.0 - 0.5 * np.minimum(friction_share(pop, mem, rules, idx) * 20.0, 1.0) * pop.time_poor[idx])
+    app = (mem.consent[idx] & CONSENT_BIT["app"]) > 0
+    p = np.where(app, p + (1 - p) * s.data.app_friction_relief, p)
+    if s.member_pricing is not None:
+        p = 1.0 - (1.0 - p) * 0.3
+    return mem.member[idx] & (draws.card[idx] < p)

@@ -1,0 +1,139 @@
+"""Runs and replications: each replicate is one paired (scheme, counterfactual) simulation.
+
+Replicate r's random numbers depend only on the scenario's seed and r (SeedSequence spawn keys),
+never on the scheme or on which other replicates ran, so results are the same however they run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from loyaltysim.ledger import verdict as judge
+from loyaltysim.metrics import DERIVED, RAW_NAMES, REGISTRY, add_derived
+from loyaltysim.model import LoyaltyModel
+from loyaltysim.scenario.loading import load_scenario
+from loyaltysim.scenario.models import Scenario
+
+KEYS = ["replicate", "arm", "day", "segment"]
+
+
+@dataclass
+class SimulationResult:
+    """What a simulation returns: pandas frames and the verdict."""
+
+    scenario: Scenario
+    daily: pd.DataFrame          # replicate, arm, day, segment and every metric column
+    summary: pd.DataFrame        # metric, unit, arm, segment, mean, ci_low, ci_high, n
+    verdict: dict
+    customers: pd.DataFrame      # final per-customer state of replicate 0
+    transactions: pd.DataFrame | None = None
+    seeds: list[int] = field(default_factory=list)
+    state_bytes: int = 0
+
+
+def run_replicate(scenario: Scenario, replicate: int, *, transactions: bool = False,
+                  progress: Callable[[int], Any] | None = None) -> dict:
+    """Simulate one replicate (both arms); return its raw daily frame and, if asked, its extras."""
+    model = LoyaltyModel(scenario, replicate, record_transactions=transactions).run(progress)
+    out = {"daily": model.daily(), "state_bytes": model.state_bytes()}
+    out["daily"].insert(0, "replicate", replicate)
+    if replicate == 0:
+        out["customers"] = model.customers()
+        if transactions:
+            out["transactions"] = model.transactions.frame()
+    return out
+
+
+def with_difference(raw: pd.DataFrame) -> pd.DataFrame:
+    """Add the difference arm (scheme minus counterfactual) and the derived metric columns."""
+    idx = ["replicate", "day", "segment"]
+    sch = raw[raw["arm"] == "scheme"].set_index(idx)[list(RAW_NAMES)]
+    cf = raw[raw["arm"] == "counterfactual"].set_index(idx)[list(RAW_NAMES)]
+    diff = (sch - cf).reset_index()
+    diff.insert(1, "arm", "difference")
+    out = pd.concat([raw, diff[raw.columns]], ignore_index=True)
+    add_derived(out)
+    out.loc[out["arm"] != "difference", "business_roi"] = np.nan
+    return out.sort_values(KEYS, kind="stable", key=_arm_order).reset_index(drop=True)
+
+
+def _arm_order(col: pd.Series) -> pd.Series:
+    if col.name == "arm":
+        return col.map({"scheme": 0, "counterfactual": 1, "difference": 2})
+    return col
+
+
+def run_totals(daily: pd.DataFrame) -> pd.DataFrame:
+    """One row per replicate, arm and segment: each metric aggregated over the run by its kind."""
+    g = daily.groupby(["replicate", "arm", "segment"], sort=False)
+    flows = [m.name for m in REGISTRY.values() if m.kind == "flow"]
+    stocks = [m.name for m in REGISTRY.values() if m.kind == "stock"]
+    out = g[flows].sum().join(g[stocks].last())
+    for m in DERIVED:
+        if m.kind == "ratio":
+            den = out[m.denominator]
+            if m.name == "churn_rate":  # per customer at the start of the run
+                den = out["customers"] + out["defections"]
+            out[m.name] = out[m.numerator] / den.where(den != 0)
+    arm = out.index.get_level_values("arm")
+    out.loc[arm != "difference", "business_roi"] = np.nan
+    return out.reset_index()
+
+
+def summarise(daily: pd.DataFrame, currency: str = "GBP") -> pd.DataFrame:
+    """Mean and 95% t-interval across replicates of each metric's run total, per arm and segment."""
+    totals = run_totals(daily)
+    rows = []
+    for (arm, segment), g in totals.groupby(["arm", "segment"], sort=False):
+        for name, m in REGISTRY.items():
+            x = g[name].to_numpy(dtype=float)
+            x = x[np.isfinite(x)]
+            n = x.size
+            mean = float(x.mean()) if n else np.nan
+            if n >= 2:
+                half = stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n)
+                lo, hi = mean - half, mean + half
+            else:
+                lo = hi = np.nan
+            unit = currency if m.unit == "money" else m.unit
+            rows.append((name, unit, arm, segment, mean, lo, hi, n))
+    return pd.DataFrame(rows, columns=["metric", "unit", "arm", "segment", "mean", "ci_low", "ci_high", "n"])
+
+
+def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, replications: int | None = None,
+             customers: int | None = None, days: int | None = None, overrides: list[str] | None = None,
+             transactions: bool = False, progress: Callable[[int], Any] | None = None) -> SimulationResult:
+    """Simulate a scenario (a Scenario or a YAML path): every replicate with its counterfactual.
+
+    Keyword arguments override the scenario's own values. ``progress(n)`` is called as days complete.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, overrides)
+    changes = {k: v for k, v in (("seed", seed), ("replications", replications),
+                                 ("customers", customers), ("days", days)) if v is not None}
+    if changes:
+        scenario = Scenario.model_validate({**scenario.model_dump(by_alias=True), **changes})
+    parts = [run_replicate(scenario, r, transactions=transactions, progress=progress)
+             for r in range(scenario.replications)]
+    return assemble(scenario, parts)
+
+
+def assemble(scenario: Scenario, parts: list[dict]) -> SimulationResult:
+    """Combine replicate outputs into a SimulationResult."""
+    raw = pd.concat([p["daily"] for p in parts], ignore_index=True)
+    daily = with_difference(raw)
+    summary = summarise(daily, scenario.business.currency)
+    mean_daily = daily[daily["arm"] == "difference"]
+    v = judge(mean_daily, scenario.verdict.period_days, scenario.verdict.roi_threshold)
+    first = parts[0]
+    return SimulationResult(
+        scenario=scenario, daily=daily, summary=summary, verdict=v, customers=first["customers"],
+        transactions=first.get("transactions"), seeds=[scenario.seed] * len(parts),
+        state_bytes=first["state_bytes"],
+    )

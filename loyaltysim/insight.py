@@ -1,0 +1,218 @@
+"""What the business learns about members, how good that knowledge is, and what it is worth.
+
+The business keeps, per member, sums of what it has observed in linked, consented transactions. Its
+estimate of each hidden attribute shrinks those observations toward the population average with
+``prior_strength`` pseudo-trips; confidence in old observations halves every
+``staleness_half_life_days`` without new data; withdrawing consent deletes the profile.
+
+Insight per dimension (population or segment) = 1 - sum of estimate errors / sum of the errors of
+knowing only the population average, over every customer still shopping: a customer the business has
+no data on contributes the average's error, so coverage is built in. Life-change insight is the share
+of recent life events detected, discounted by how long detection took.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loyaltysim.population import INDULGENCE, Population
+from loyaltysim.scenario.models import INSIGHT_DIMENSIONS, Scenario
+from loyaltysim.state import CONSENT_BIT, NO_DAY, Arm
+
+LIFE_EVENT_WINDOW_DAYS = 180
+"""Life events this recent count toward life-change insight."""
+DETECTION_TIME_SCALE_DAYS = 60.0
+"""A detection this many days late is worth 1/e of an immediate one. Assumption."""
+
+
+def learn(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, value: np.ndarray, split: np.ndarray,
+          own: np.ndarray, band: np.ndarray, weekday: int, day: int) -> None:
+    """Record linked trips of consenting members ``idx``; app users reveal their routines twice as well."""
+    mem = arm.mem
+    ok = (mem.consent[idx] & CONSENT_BIT["transactions"]) > 0
+    idx, value, split, own, band = idx[ok], value[ok], split[ok], own[ok], band[ok]
+    app = (mem.consent[idx] & CONSENT_BIT["app"]) > 0
+    w = np.where(app, 2.0, 1.0).astype(np.float32)
+    mem.obs_trips[idx] += 1
+    mem.obs_last[idx] = day
+    mem.obs_cat[idx] += value[:, None] * split
+    mem.obs_dow[idx, weekday] += w
+    mem.obs_hour[idx, band] += w
+    mem.obs_own[idx] += own * value
+    mem.obs_logb[idx] += np.log(np.maximum(value, 1e-3))
+    # Life changes: detected after enough linked trips since the event; app and updated demographics speed it up.
+    pending = (pop.last_event_day[idx] >= 0) & (mem.detected_day[idx] < pop.last_event_day[idx])
+    p_idx, p_app = idx[pending], app[pending]
+    mem.event_seen[p_idx] += 1
+    need = np.full(p_idx.size, sc.business.insight.life_event_detection_trips)
+    need = np.where(p_app, need / 2, need)
+    demo = (mem.consent[p_idx] & CONSENT_BIT["demographics"]) > 0
+    need = np.where(demo, need / 3, need)
+    found = p_idx[mem.event_seen[p_idx] >= np.maximum(need, 1)]
+    mem.detected_day[found] = day
+    mem.event_seen[found] = 0
+    told = found[(mem.consent[found] & CONSENT_BIT["demographics"]) > 0]
+    mem.family_told[told] = pop.household[told]
+    arm.ledger.add("life_events_detected", found, 1.0)
+
+
+def on_life_events(arm: Arm, idx: np.ndarray) -> None:
+    """A new life event restarts the count of trips seen since it."""
+    arm.mem.event_seen[idx] = 0
+
+
+class Estimator:
+    """The business's estimates for some customers on some day (shrunk, staleness-weighted)."""
+
+    def __init__(self, sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
+        ins = sc.business.insight
+        mem = arm.mem
+        self.k = ins.prior_strength
+        age = np.maximum(day - mem.obs_last[idx], 0)
+        self.fresh = (0.5 ** (age / ins.staleness_half_life_days)).astype(np.float32)
+        self.fresh[mem.obs_last[idx] == NO_DAY] = 0
+        self.n = mem.obs_trips[idx] * self.fresh
+        self.mem, self.idx, self.pop = mem, idx, pop
+
+    def _blend(self, prior, observed, weight):
+        k = self.k
+        if np.ndim(observed) == 2:
+            return (k * prior + weight[:, None] * observed) / (k + weight)[:, None]
+        return (k * prior + weight * observed) / (k + weight)
+
+    @staticmethod
+    def _norm(rows):
+        tot = rows.sum(axis=1, keepdims=True)
+        return np.divide(rows, tot, out=np.zeros_like(rows), where=tot > 0)
+
+    def mix(self, prior):
+        return self._blend(prior, self._norm(self.mem.obs_cat[self.idx]), self.n)
+
+    def weekday(self, prior):
+        counts = self.mem.obs_dow[self.idx]
+        return self._blend(prior, self._norm(counts), counts.sum(axis=1) * self.fresh)
+
+    def hours(self, prior):
+        counts = self.mem.obs_hour[self.idx]
+        return self._blend(prior, self._norm(counts), counts.sum(axis=1) * self.fresh)
+
+    def own_label(self, prior):
+        spend = self.mem.obs_cat[self.idx].sum(axis=1)
+        obs = np.divide(self.mem.obs_own[self.idx], spend, out=np.zeros_like(spend), where=spend > 0)
+        return self._blend(prior, obs, self.n)
+
+    def log_basket(self, prior):
+        trips = self.mem.obs_trips[self.idx]
+        obs = np.divide(self.mem.obs_logb[self.idx], trips, out=np.zeros_like(trips), where=trips > 0)
+        return self._blend(prior, obs, self.n)
+
+
+class Priors:
+    """Population averages: what the business assumes of a customer it knows nothing about."""
+
+    def __init__(self, pop: Population) -> None:
+        self.mix = pop.categories.mean(axis=0)
+        self.weekday = pop.weekday.mean(axis=0) / 7.0
+        self.hours = pop.hours.mean(axis=0)
+        self.own = float(pop.own_label.mean())
+        self.log_basket = float(pop.basket_mu.mean())
+        self.family = float(pop.household.mean())
+
+
+def _tv(a, b) -> np.ndarray:
+    return 0.5 * np.abs(a - b).sum(axis=1)
+
+
+def errors(sc: Scenario, pop: Population, arm: Arm, priors: Priors, idx: np.ndarray, day: int) -> np.ndarray:
+    """(7, len(idx)) estimate errors of the non-life dimensions for customers ``idx``."""
+    est = Estimator(sc, pop, arm, idx, day)
+    mix = est.mix(priors.mix)
+    logb = est.log_basket(priors.log_basket)
+    told = arm.mem.family_told[idx]
+    elasticity = np.maximum(pop.segment_elasticity[pop.segment[idx]], 0.05)
+    inferred = np.clip(2.0 * np.exp((logb - pop.segment_base_mu[pop.segment[idx]]) / elasticity), 1, 5)
+    family = np.where(told > 0, told, est._blend(priors.family, inferred, est.n))
+    return np.stack([
+        _tv(mix, pop.categories[idx]),
+        _tv(est.weekday(priors.weekday), pop.weekday[idx] / 7.0),
+        _tv(est.hours(priors.hours), pop.hours[idx]),
+        np.abs(est.own_label(priors.own) - pop.own_label[idx]),
+        np.abs(logb - pop.basket_mu[idx]),
+        np.abs(mix[:, INDULGENCE] - pop.categories[idx, INDULGENCE]),
+        np.abs(family - pop.household[idx]),
+    ])
+
+
+def prior_errors(pop: Population, priors: Priors, idx: np.ndarray) -> np.ndarray:
+    """(7, len(idx)) errors of knowing only the population average."""
+    return np.stack([
+        _tv(priors.mix[None, :], pop.categories[idx]),
+        _tv(priors.weekday[None, :], pop.weekday[idx] / 7.0),
+        _tv(priors.hours[None, :], pop.hours[idx]),
+        np.abs(priors.own - pop.own_label[idx]),
+        np.abs(priors.log_basket - pop.basket_mu[idx]),
+        np.abs(priors.mix[INDULGENCE] - pop.categories[idx, INDULGENCE]),
+        np.abs(priors.family - pop.household[idx]),
+    ])
+
+
+def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) -> None:
+    """Recompute insight scores by segment, and each member's accuracy (which drives offers and data revenue)."""
+    mem = arm.mem
+    S = arm.ledger.n_segments
+    alive = np.flatnonzero(arm.shop.alive)
+    base = prior_errors(pop, priors, alive)
+    err = base.copy()
+    known = mem.member[alive] & ((mem.consent[alive] & CONSENT_BIT["transactions"]) > 0)
+    kidx = alive[known]
+    kerr = errors(sc, pop, arm, priors, kidx, day)
+    err[:, known] = kerr
+    seg = pop.segment[alive]
+    scores = np.zeros((len(INSIGHT_DIMENSIONS), S))
+    for d in range(base.shape[0]):
+        e = np.bincount(seg, err[d], minlength=S)
+        b = np.bincount(seg, base[d], minlength=S)
+        scores[d] = np.clip(1.0 - np.divide(e, b, out=np.ones(S), where=b > 0), 0.0, 1.0)
+    scores[-1] = _life_change_scores(pop, arm, alive, day, S)
+    arm.insight = scores
+    # Per-member accuracy, with the error normalised by at least half the average prior error.
+    floor = np.maximum(base[:, known], 0.5 * base.mean(axis=1, keepdims=True))
+    acc = np.clip(1.0 - kerr / np.maximum(floor, 1e-9), 0.0, 1.0)
+    mem.acc_what[:] = 0
+    mem.acc_mean[:] = 0
+    mem.acc_what[kidx] = acc[0]
+    mem.acc_mean[kidx] = acc.mean(axis=0)
+
+
+def _life_change_scores(pop: Population, arm: Arm, alive: np.ndarray, day: int, S: int) -> np.ndarray:
+    ev = pop.last_event_day[alive]
+    recent = (ev >= 0) & (day - ev <= LIFE_EVENT_WINDOW_DAYS)
+    idx = alive[recent]
+    found = arm.mem.detected_day[idx] >= pop.last_event_day[idx]
+    delay = (arm.mem.detected_day[idx] - pop.last_event_day[idx]).clip(min=0)
+    score = np.where(found, np.exp(-delay / DETECTION_TIME_SCALE_DAYS), 0.0)
+    seg = pop.segment[idx]
+    num = np.bincount(seg, score, minlength=S)
+    den = np.bincount(seg, minlength=S)
+    return np.divide(num, den, out=np.zeros(S), where=den > 0)
+
+
+def believed_mix(sc: Scenario, pop: Population, arm: Arm, priors: Priors):
+    """A function giving the business's believed category mix of members (for choosing offers)."""
+    def mix(idx: np.ndarray, day: int) -> np.ndarray:
+        return Estimator(sc, pop, arm, idx, day).mix(priors.mix)
+    return mix
+
+
+def value(sc: Scenario, pop: Population, arm: Arm, members: np.ndarray) -> None:
+    """A day's supplier data revenue from profiled members (more for third-party consent)."""
+    ins = sc.business.insight
+    mem = arm.mem
+    mult = np.where((mem.consent[members] & CONSENT_BIT["third_party"]) > 0, ins.third_party_multiplier, 1.0)
+    arm.ledger.add("data_revenue", members, ins.data_revenue_per_member_per_year / 365 * mem.acc_mean[members] * mult)
+
+
+def cost_savings(sc: Scenario, arm: Arm, idx: np.ndarray, value_: np.ndarray) -> None:
+    """Forecasting and waste savings on linked member sales, in proportion to what is known of them."""
+    share = sc.business.insight.cost_saving_share_of_sales
+    arm.ledger.add("cost_savings", idx, share * value_ * arm.mem.acc_mean[idx])

@@ -1,0 +1,107 @@
+"""The two-sided value ledger: per-segment daily sums, and the balance verdict over periods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from loyaltysim.metrics import INDEX, RAW_NAMES
+
+STATES = ("balanced", "business-extractive", "customer-subsidised", "lose-lose")
+
+
+class DayLedger:
+    """One arm's metrics for one day, summed by segment as phases report them."""
+
+    def __init__(self, segment: np.ndarray, n_segments: int) -> None:
+        self.segment = segment
+        self.n_segments = n_segments
+        self.values = np.zeros((len(RAW_NAMES), n_segments))
+
+    def reset(self) -> None:
+        self.values[:] = 0.0
+
+    def add(self, name: str, idx: np.ndarray, amounts: np.ndarray | float | None = None) -> None:
+        """Add per-customer amounts (or a count of 1 each, or one amount for all) for customers ``idx``."""
+        if isinstance(amounts, (int, float, np.floating)):
+            amounts = np.full(idx.size, float(amounts))
+        self.values[INDEX[name]] += np.bincount(self.segment[idx], amounts, minlength=self.n_segments)
+
+    def add_by_segment(self, name: str, per_segment: np.ndarray) -> None:
+        self.values[INDEX[name]] += per_segment
+
+    def set_by_segment(self, name: str, per_segment: np.ndarray) -> None:
+        self.values[INDEX[name]] = per_segment
+
+
+def balance_state(roi: float, customer_net: float, roi_threshold: float = 1.0) -> str:
+    """The balance state of one period from business ROI and customer net value."""
+    business_ok = bool(np.nan_to_num(roi, nan=0.0) >= roi_threshold)
+    customer_ok = bool(customer_net >= 0)
+    if business_ok and customer_ok:
+        return "balanced"
+    if business_ok:
+        return "business-extractive"
+    if customer_ok:
+        return "customer-subsidised"
+    return "lose-lose"
+
+
+def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -> dict:
+    """Judge the exchange from the difference arm of a daily frame (mean over replicates).
+
+    Returns, overall and per segment: the state of the whole run, the state of each period, and the
+    first day on which the state changes (the day it tips), or None when it never does.
+    """
+    diff = daily[daily["arm"] == "difference"]
+    flows = ["business_return", "programme_cost", "customer_net_value"]
+    mean = diff.groupby(["segment", "day"], sort=False)[flows].mean().reset_index()
+    out = {"period_days": period_days, "roi_threshold": roi_threshold, "segments": {}}
+    for segment, g in mean.groupby("segment", sort=False):
+        g = g.sort_values("day")
+        period = (g["day"] // period_days).to_numpy()
+        sums = g.groupby(period)[flows].sum()
+        periods = []
+        for p, row in sums.iterrows():
+            roi = row["business_return"] / row["programme_cost"] if row["programme_cost"] > 0 else np.nan
+            periods.append({
+                "start_day": int(p * period_days), "business_roi": _num(roi),
+                "customer_net_value": float(row["customer_net_value"]),
+                "state": balance_state(roi, row["customer_net_value"], roi_threshold),
+            })
+        tot = sums.sum()
+        roi = tot["business_return"] / tot["programme_cost"] if tot["programme_cost"] > 0 else np.nan
+        tips = next((q["start_day"] for p, q in zip(periods, periods[1:]) if q["state"] != p["state"]), None)
+        out["segments"][segment] = {
+            "state": balance_state(roi, tot["customer_net_value"], roi_threshold),
+            "business_roi": _num(roi), "customer_net_value": float(tot["customer_net_value"]),
+            "tipping_day": tips, "first_state": periods[0]["state"] if periods else None,
+            "periods": periods,
+        }
+    overall = out["segments"].get("all", {})
+    out["state"] = overall.get("state")
+    out["tipping_day"] = overall.get("tipping_day")
+    return out
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def describe(v: dict) -> str:
+    """The verdict in words."""
+    seg = v["segments"]["all"]
+    roi = "n/a" if seg["business_roi"] is None else f"{seg['business_roi']:.2f}"
+    words = (f"Overall the exchange is {v['state']}: business ROI {roi}, "
+             f"customer net value {seg['customer_net_value']:,.0f}.")
+    if v["tipping_day"] is not None:
+        p = [q for q in seg["periods"] if q["start_day"] == v["tipping_day"]][0]
+        words += f" It tips on day {v['tipping_day']} (to {p['state']})."
+    else:
+        words += " It does not tip during the run."
+    others = [f"{name}: {s['state']}" for name, s in v["segments"].items() if name != "all"]
+    if others:
+        words += " By segment: " + "; ".join(others) + "."
+    return words

@@ -1,0 +1,343 @@
+"""LoyaltyModel: the clock, the random streams, the population, both arms, and the day's schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from loyaltysim import behaviour, insight
+from loyaltysim.behaviour import Trips
+from loyaltysim.ledger import DayLedger
+from loyaltysim.metrics import INDEX, INSIGHT_NAMES, RAW_NAMES
+from loyaltysim.population import Population, apply_life_events, synthesise
+from loyaltysim.rng import DailyDraws, Streams, population_rng
+from loyaltysim.scenario.loading import apply_change
+from loyaltysim.scenario.models import CATEGORIES, INSIGHT_DIMENSIONS, WEEKDAYS, Scenario
+from loyaltysim.schemes import enrolment, pricing, tiers
+from loyaltysim.schemes import points as points_mod
+from loyaltysim.schemes.rules import compile_rules
+from loyaltysim.state import Arm, MemberState, ShopperState, nbytes
+
+ARMS = ("scheme", "counterfactual")
+
+
+@dataclass
+class TransactionLog:
+    """Purchases of the scheme arm, one row each (kept only when asked for)."""
+
+    customer_id: list
+    day: list
+    amount: list
+    member: list
+    linked: list
+    reward_progress: list
+
+    def frame(self) -> pd.DataFrame:
+        cols = {k: np.concatenate(v) if v else np.array([]) for k, v in vars(self).items()}
+        return pd.DataFrame(cols).rename(columns={"day": "day"})
+
+
+class LoyaltyModel(mesa.Model):
+    """One replicate of a scenario: the scheme arm and its no-scheme counterfactual, in lockstep.
+
+    Both arms see the same population and the same daily random draws (common random numbers), so
+    every difference between them is caused by the scheme. Customers are numpy columns, not agents.
+    """
+
+    def __init__(self, scenario: Scenario, replicate: int = 0, *, record_transactions: bool = False) -> None:
+        super().__init__(seed=scenario.seed)
+        self.scenario = scenario
+        self.replicate = replicate
+        self.day = 0
+        self.population: Population = synthesise(scenario, replicate)
+        pop = self.population
+        self.streams = Streams(scenario.seed, replicate, pop.n)
+        self.n_segments = len(pop.segment_names)
+        self.priors = insight.Priors(pop)
+        self.arms = [self._new_arm(name) for name in ARMS]
+        self.history = np.zeros((len(ARMS), scenario.days, self.n_segments, len(RAW_NAMES)))
+        self.transactions = TransactionLog([], [], [], [], [], []) if record_transactions else None
+        self._changes = {c.day: c for c in scenario.changes}
+        self._start_weekday = WEEKDAYS.index(scenario.start_weekday)
+        self._initial_members()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _new_arm(self, name: str) -> Arm:
+        pop = self.population
+        arm = Arm(name=name, shop=ShopperState.new(pop.n, pop.preference),
+                  ledger=DayLedger(pop.segment, self.n_segments))
+        if name == "scheme":
+            arm.rules = compile_rules(self.scenario)
+            arm.mem = MemberState.new(pop.n, arm.rules.n_buckets)
+            arm.net_value = np.zeros(pop.n, np.float32)
+            arm.spend_week = np.zeros(pop.n, np.float32)
+            arm.insight = np.zeros((len(INSIGHT_DIMENSIONS), self.n_segments))
+        return arm
+
+    def _initial_members(self) -> None:
+        arm = self.arms[0]
+        share = self.scenario.scheme.enrolment.initial_members
+        if share > 0:
+            u = population_rng(self.scenario.seed, self.replicate, "membership_start").random(self.population.n)
+            enrolment.enrol(self.population, arm, np.flatnonzero(u < share), 0)
+            arm.ledger.reset()  # day-0 members are a starting stock, not day-0 joins or fees
+
+    def state_bytes(self) -> int:
+        """Bytes of customer state held (population and both arms)."""
+        states = [s for arm in self.arms for s in (arm.shop, arm.mem) if s is not None]
+        return self.population.nbytes() + nbytes(*states)
+
+    # ------------------------------------------------------------------ the day
+
+    def step(self) -> None:
+        """Simulate one day for both arms on the same draws, in this order:
+
+        1. life events happen (to the shared population: they are exogenous to the scheme);
+        2. a need arises (or not), more often for members close to a reward;
+        3. the customer chooses this retailer or the competition (binary logit);
+        4. the basket is drawn: value, category split, brands, hour;
+        5. members present the card (or not); member prices and offers apply to presented cards;
+        6. the scheme awards, redeems, expires, reviews tiers, charges fees;
+        7. the business learns from the linked data it is allowed to see;
+        8. customers update satisfaction, join, leave, withdraw consent, defect or refer;
+        9. everything is recorded.
+        Scheduled scenario changes take effect at the start of their day.
+        """
+        day = self.day
+        self._apply_change(day)
+        draws = self.streams.day()
+        events = apply_life_events(self.population, day)                 # 1
+        for arm in self.arms:
+            arm.ledger.reset()
+            arm.ledger.add("life_events", events, 1.0)
+            need = self._needs(arm, draws)                                # 2
+            shoppers = self._choose(arm, draws, need)                     # 3
+            trips = self._baskets(arm, draws, shoppers)                   # 4
+            self._till(arm, draws, trips)                                 # 5
+            self._settle(arm, draws, trips)                               # 6
+            self._learn(arm, trips, events)                               # 7
+            self._update_customers(arm, draws, trips)                     # 8
+            self._record(arm)                                             # 9
+        self.day += 1
+
+    @property
+    def weekday(self) -> int:
+        return (self._start_weekday + self.day) % 7
+
+    def _apply_change(self, day: int) -> None:
+        change = self._changes.get(day)
+        if change is None:
+            return
+        self.scenario = apply_change(self.scenario, change.set)
+        arm = self.arms[0]
+        old = arm.rules
+        arm.rules = rules = compile_rules(self.scenario)
+        mem = arm.mem
+        if rules.n_buckets != old.n_buckets:
+            # Expiry switched on or re-timed: current balances start ageing today.
+            mem.buckets = np.zeros((self.population.n, rules.n_buckets), np.int32)
+            if rules.n_buckets:
+                mem.buckets[:, (day // rules.bucket_days) % rules.n_buckets] = mem.points
+        members = np.flatnonzero(mem.member)
+        if rules.scheme.points is not None:
+            mem.goal[members] = points_mod.choose_goals(self.population, rules, members)
+        mem.tier[:] = np.minimum(mem.tier, max(rules.tier_thresholds.size - 1, 0))
+
+    def _needs(self, arm: Arm, draws: DailyDraws) -> np.ndarray:
+        return behaviour.needs(self.population, arm.shop, arm.mem, arm.rules, draws, self.weekday)
+
+    def _choose(self, arm: Arm, draws: DailyDraws, need: np.ndarray) -> np.ndarray:
+        return behaviour.choose_store(self.scenario, self.population, arm.shop, arm.mem, arm.rules,
+                                      draws, need, self.day)
+
+    def _baskets(self, arm: Arm, draws: DailyDraws, idx: np.ndarray) -> Trips:
+        pop = self.population
+        value, split, own, band = behaviour.draw_baskets(pop, draws, idx)
+        if arm.has_scheme:
+            member = arm.mem.member[idx]
+        else:
+            member = np.zeros(idx.size, bool)
+        return Trips(idx=idx, value=value, split=split, own=own, band=band, member=member,
+                     linked=np.zeros(idx.size, bool), discount=np.zeros(idx.size))
+
+    def _till(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
+        if not arm.has_scheme:
+            return
+        pop = self.population
+        t.linked = behaviour.present_card(pop, arm.mem, arm.rules, draws, t.idx)
+        lk = t.linked
+        t.discount[lk] = pricing.till_discounts(arm, pop, draws, t.idx[lk], t.value[lk], self.day)
+        enrolment.card_effort(pop, arm, t.idx[lk])
+        if self.transactions is not None:
+            self._log_transactions(arm, t)
+
+    def _settle(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
+        pop, led, day = self.population, arm.ledger, self.day
+        shop = arm.shop
+        paid = t.value - t.discount
+        shop.visits[t.idx] += 1
+        shop.spend[t.idx] += paid
+        shop.last_visit[t.idx] = day
+        led.add("visits", t.idx, 1.0)
+        led.add("sales", t.idx, t.value)
+        led.add("revenue", t.idx, paid)
+        led.add("gross_margin", t.idx, t.value * (t.split @ arm_margin(self)))
+        if not arm.has_scheme:
+            return
+        s, mem = arm.rules.scheme, arm.mem
+        arm.spend_week[t.idx] += paid
+        members = np.flatnonzero(mem.member)
+        li, lv, ls = t.idx[t.linked], t.value[t.linked], t.split[t.linked]
+        led.add("linked_sales", li, lv)
+        mem.vouchers[t.idx[t.member]] = 0  # vouchers are spent on the next trip
+        if s.points is not None:
+            points_mod.earn(arm, pop, li, lv, ls, day)
+            points_mod.partner_earn(arm, day)
+            points_mod.redeem(arm, pop, draws, li if s.points.redemption.mode == "manual" else members, day,
+                              at_till=s.points.redemption.mode == "manual")
+            points_mod.expire(arm, day)
+        if s.stamps is not None:
+            points_mod.stamp(arm, li, lv)
+        if s.tiers is not None:
+            tiers.qualify(arm, li, lv)
+            tiers.review(arm, day)
+            tiers.perks(arm, pop, members)
+        enrolment.daily_member_flows(self.scenario, pop, arm, members, day)
+
+    def _learn(self, arm: Arm, t: Trips, events: np.ndarray) -> None:
+        if not arm.has_scheme:
+            return
+        sc, pop, day = self.scenario, self.population, self.day
+        insight.on_life_events(arm, events)
+        lk = t.linked
+        insight.learn(sc, pop, arm, t.idx[lk], t.value[lk], t.split[lk], t.own[lk], t.band[lk], self.weekday, day)
+        if day % sc.business.insight.update_every_days == 0:
+            insight.snapshot(sc, pop, arm, self.priors, day)
+        members = np.flatnonzero(arm.mem.member)
+        insight.value(sc, pop, arm, members)
+        insight.cost_savings(sc, arm, t.idx[lk], t.value[lk])
+        if arm.rules.scheme.offers is not None:
+            pricing.send_offers(arm, day, insight.believed_mix(sc, pop, arm, self.priors))
+
+    def _update_customers(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
+        sc, pop, day = self.scenario, self.population, self.day
+        shop = arm.shop
+        if arm.has_scheme:
+            enrolment.update_satisfaction(sc, arm, day)
+            members = np.flatnonzero(arm.mem.member)
+            enrolment.leave_and_withdraw(pop, arm, draws, members)
+            enrolment.refer(pop, arm, draws, np.flatnonzero(arm.mem.member))
+            enrolment.join(sc, pop, arm, draws, t.idx, day)
+        # Defection: leaving the retailer for good, less likely the more satisfied.
+        alive = np.flatnonzero(shop.alive)
+        p = pop.defect_rate[alive] * np.exp(-2.0 * (shop.satisfaction[alive] - 0.5))
+        gone = alive[draws.defect[alive] < p]
+        shop.alive[gone] = False
+        arm.ledger.add("defections", gone, 1.0)
+        if arm.has_scheme:
+            enrolment.leave(arm, gone)
+
+    def _record(self, arm: Arm) -> None:
+        pop, led, shop, day = self.population, arm.ledger, arm.shop, self.day
+        S = self.n_segments
+        seg = pop.segment
+        led.set_by_segment("customers", np.bincount(seg, shop.alive, minlength=S))
+        active = shop.alive & (day - shop.last_visit < self.scenario.behaviour.lapse_days)
+        led.set_by_segment("active_customers", np.bincount(seg, active, minlength=S))
+        if arm.has_scheme:
+            mem = arm.mem
+            led.set_by_segment("members", np.bincount(seg, mem.member, minlength=S))
+            consenting = mem.member & ((mem.consent & 1) > 0)
+            led.set_by_segment("consenting_members", np.bincount(seg, consenting, minlength=S))
+            outstanding = np.bincount(seg, mem.points, minlength=S)
+            led.set_by_segment("points_outstanding", outstanding)
+            led.set_by_segment("points_liability", outstanding * arm.rules.cost_per_point)
+            for name, row in zip(INSIGHT_NAMES, arm.insight):
+                led.set_by_segment(name, row)
+        self.history[ARMS.index(arm.name), day] = led.values.T
+
+    def _log_transactions(self, arm: Arm, t: Trips) -> None:
+        log = self.transactions
+        log.customer_id.append(t.idx.astype(np.int64))
+        log.day.append(np.full(t.idx.size, self.day, np.int32))
+        log.amount.append((t.value - t.discount).astype(np.float64))
+        log.member.append(t.member.copy())
+        log.linked.append(t.linked.copy())
+        log.reward_progress.append(behaviour.progress(arm.mem, arm.rules, t.idx))
+
+    # ------------------------------------------------------------------ running and outputs
+
+    def run(self, progress=None) -> "LoyaltyModel":
+        """Run every day of the scenario; ``progress(days_done)`` is called after each day."""
+        while self.day < self.scenario.days:
+            self.step()
+            if progress is not None:
+                progress(1)
+        return self
+
+    def daily(self) -> pd.DataFrame:
+        """Raw daily metrics: one row per arm, day and segment (segments by name), plus segment 'all'."""
+        names = self.population.segment_names
+        frames = []
+        for a, arm in enumerate(ARMS):
+            h = self.history[a]                               # (days, S, M)
+            allseg = h.sum(axis=1, keepdims=True)
+            # Insight scores do not add across segments: 'all' is the customer-weighted mean.
+            cust = h[:, :, INDEX["customers"]]
+            w = np.divide(cust, cust.sum(axis=1, keepdims=True), out=np.zeros_like(cust), where=cust.sum(axis=1, keepdims=True) > 0)
+            for name in INSIGHT_NAMES:
+                allseg[:, 0, INDEX[name]] = (h[:, :, INDEX[name]] * w).sum(axis=1)
+            life = INDEX["insight_life_changes"]
+            # Life-change insight weights segments by their recent events, approximated by customers.
+            full = np.concatenate([allseg, h], axis=1)
+            days, S1, M = full.shape
+            df = pd.DataFrame(full.reshape(days * S1, M), columns=list(RAW_NAMES))
+            df.insert(0, "segment", np.tile(["all"] + names, days))
+            df.insert(0, "day", np.repeat(np.arange(days), S1))
+            df.insert(0, "arm", arm)
+            frames.append(df)
+            del life
+        return pd.concat(frames, ignore_index=True)
+
+    def customers(self) -> pd.DataFrame:
+        """Final per-customer state: true attributes, the business's estimates, membership, both arms."""
+        pop = self.population
+        sch, cf = self.arms
+        mem = sch.mem
+        idx = np.arange(pop.n)
+        est = insight.Estimator(self.scenario, pop, sch, idx, max(self.day - 1, 0))
+        mix = est.mix(self.priors.mix)
+        df = pd.DataFrame({
+            "customer_id": idx,
+            "segment": np.asarray(pop.segment_names)[pop.segment],
+            "household_size": pop.household, "children": pop.children,
+            "income_band": pop.income, "time_poor": pop.time_poor, "retired": pop.retired,
+            "need_rate_per_year": pop.need_rate * 365.0,
+            "basket_log_mu": pop.basket_mu, "basket_log_sd": pop.basket_sd,
+            "mean_basket": pop.mean_basket, "own_label_share": pop.own_label,
+            "outcome": pop.outcome, "experience": pop.experience, "belonging": pop.belonging,
+            "reward_seeking": pop.reward_seeking, "privacy_concern": pop.privacy,
+            "preference": pop.preference, "last_life_event_day": pop.last_event_day,
+            "member": mem.member, "join_day": np.where(mem.member, mem.join_day, -1),
+            "consent": mem.consent, "points": mem.points, "tier": mem.tier, "stamps": mem.stamps,
+            "satisfaction": sch.shop.satisfaction,
+            "est_own_label_share": est.own_label(self.priors.own),
+            "est_basket_log_mu": est.log_basket(self.priors.log_basket),
+            "insight_accuracy": mem.acc_mean, "life_event_detected_day": mem.detected_day,
+            "visits_scheme": sch.shop.visits, "spend_scheme": sch.shop.spend,
+            "visits_counterfactual": cf.shop.visits, "spend_counterfactual": cf.shop.spend,
+            "defected_scheme": ~sch.shop.alive, "defected_counterfactual": ~cf.shop.alive,
+        })
+        for k, cat in enumerate(CATEGORIES):
+            df[f"share_{cat}"] = pop.categories[:, k]
+            df[f"est_share_{cat}"] = mix[:, k]
+        return df
+
+
+def arm_margin(model: LoyaltyModel) -> np.ndarray:
+    """Gross margin rates by category, as the scenario has them today."""
+    return np.asarray(model.scenario.business.margin, np.float32)

@@ -1,0 +1,196 @@
+"""Membership over time: joining (with consent), fees, daily member costs and perks, satisfaction,
+leaving, consent withdrawal and referrals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loyaltysim.behaviour import friction_share, reward_rate, sigmoid
+from loyaltysim.population import Population
+from loyaltysim.rng import DailyDraws
+from loyaltysim.scenario.models import Scenario
+from loyaltysim.schemes import points as points_mod
+from loyaltysim.state import CONSENT_BIT, NO_DAY, Arm
+
+VALUE_SCALE = 10.0
+"""Expected yearly net value (money) that moves the join logit by value_sensitivity. Assumption."""
+PRIVACY_SCALE = 5.0
+"""Yearly privacy cost (money) at which a fully concerned customer's consent odds fall by e. Assumption."""
+REFERRAL_CONVERSION = 0.3
+"""Share of referrals that bring in a member. Assumption."""
+CONSENT_WITHDRAWAL_PER_YEAR = 0.2
+"""Yearly chance a fully concerned, fully dissatisfied member withdraws consent. Assumption."""
+SATISFACTION_EVERY_DAYS = 7
+
+
+def expected_value(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, required_only: bool = True) -> np.ndarray:
+    """A non-member's expected yearly net value of joining, in money (what joining decisions weigh).
+
+    Value scales with the customer's expected spend here, so heavy buyers expect more: the
+    self-selection a naive member vs non-member comparison mistakes for the scheme's effect.
+    """
+    rules = arm.rules
+    s = rules.scheme
+    spend = pop.need_rate[idx] * 365 * pop.mean_basket[idx] * arm.shop.habit[idx]
+    trips = pop.need_rate[idx] * 365 * arm.shop.habit[idx]
+    goal = points_mod.choose_goals(pop, rules, idx) if s.points is not None else None
+    gain = spend * reward_rate(pop, arm.mem, rules, idx, goal=goal)
+    if s.member_pricing is not None:
+        gain += spend * s.member_pricing.share_of_range * s.member_pricing.discount
+    if s.offers is not None:
+        gain += 365 / s.offers.every_days * s.offers.base_redemption * s.offers.discount * pop.mean_basket[idx] * 0.5
+    cost = trips * friction_share(pop, arm.mem, rules, idx) * pop.mean_basket[idx]
+    privacy = pop.privacy[idx] * (_bits(rules.required_mask) @ rules.privacy_per_day) * 365
+    cost += privacy
+    if s.membership is not None:
+        m = s.membership
+        gain += m.convenience_value_per_day * 365 * pop.experience[idx]
+        cost += m.fee * 365 / m.period_days
+    return gain - cost
+
+
+def _bits(mask) -> np.ndarray:
+    return ((np.asarray(mask, np.uint8)[..., None] >> np.arange(4, dtype=np.uint8)) & 1).astype(np.float64)
+
+
+def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: np.ndarray, day: int) -> None:
+    """Non-members join: shoppers at the till by expected value, and anyone on a referral."""
+    mem, s = arm.mem, arm.rules.scheme
+    en = s.enrolment
+    shopped = np.zeros(pop.n, bool)
+    shopped[shoppers] = True
+    nonmember = ~mem.member & arm.shop.alive
+    cand = np.flatnonzero(nonmember & (shopped | (arm.referrals > 0)))
+    p = np.zeros(cand.size)
+    at_till = shopped[cand]
+    if en.join_rate_per_visit > 0:
+        base = np.log(en.join_rate_per_visit / max(1 - en.join_rate_per_visit, 1e-12))
+        c = cand[at_till]
+        z = base + en.value_sensitivity * expected_value(sc, pop, arm, c) / VALUE_SCALE
+        p[at_till] = sigmoid(z)
+    if arm.referrals > 0:
+        p_ref = min(1.0, REFERRAL_CONVERSION * arm.referrals / max(nonmember.sum(), 1))
+        p = np.maximum(p, p_ref)
+    enrol(pop, arm, cand[draws.join[cand] < p], day)
+
+
+def enrol(pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
+    """Make ``idx`` members: consent (required sources always, optional ones by privacy), goal, fee."""
+    mem, rules = arm.mem, arm.rules
+    s = rules.scheme
+    mem.member[idx] = True
+    mem.join_day[idx] = day
+    consent = np.full(idx.size, rules.required_mask, np.uint8)
+    yearly = rules.privacy_per_day * 365
+    for k, (name, bit) in enumerate(CONSENT_BIT.items()):
+        if (rules.requested_mask & bit) and not (rules.required_mask & bit):
+            agree = pop.consent_draw[idx] < np.exp(-pop.privacy[idx] * yearly[k] / PRIVACY_SCALE)
+            consent[agree] |= bit
+    mem.consent[idx] = consent
+    if s.points is not None:
+        mem.goal[idx] = points_mod.choose_goals(pop, rules, idx)
+    if s.stamps is not None:
+        mem.stamps[idx] = s.stamps.prefilled
+    mem.tier[idx] = 0
+    mem.last_earn[idx] = day
+    mem.last_update[idx] = day
+    mem.value_ema[idx] = 0
+    mem.spend_ema[idx] = 0
+    told = (consent & CONSENT_BIT["demographics"]) > 0
+    mem.family_told[idx[told]] = pop.household[idx[told]]
+    arm.ledger.add("joins", idx, 1.0)
+    if s.membership is not None:
+        _charge(arm, idx, s.membership.fee)
+
+
+def _charge(arm: Arm, idx: np.ndarray, fee: float) -> None:
+    arm.ledger.add("fee_revenue", idx, fee)
+    arm.ledger.add("fees_paid", idx, fee)
+    arm.net_value[idx] -= fee
+
+
+def daily_member_flows(sc: Scenario, pop: Population, arm: Arm, members: np.ndarray, day: int) -> None:
+    """Per-member daily costs and values: operations, renewal fees, perks, privacy."""
+    rules, mem, led = arm.rules, arm.mem, arm.ledger
+    s = rules.scheme
+    led.add("operating_cost", members, s.costs.per_member_per_year / 365)
+    if s.costs.fixed_per_year > 0:
+        seg_members = np.bincount(pop.segment[members], minlength=led.n_segments).astype(float)
+        if seg_members.sum() == 0:  # before anyone joins, the fixed cost falls on the customer base
+            seg_members = np.bincount(pop.segment, minlength=led.n_segments).astype(float)
+        led.add_by_segment("operating_cost", s.costs.fixed_per_year / 365 * seg_members / seg_members.sum())
+    if s.membership is not None:
+        m = s.membership
+        renew = members[((day - mem.join_day[members]) % m.period_days == 0) & (mem.join_day[members] < day)]
+        _charge(arm, renew, m.fee)
+        conv = m.convenience_value_per_day * pop.experience[members]
+        led.add("convenience_value", members, conv)
+        led.add("operating_cost", members, m.perk_cost_per_day)
+        arm.net_value[members] += conv
+    privacy = pop.privacy[members] * (_bits(mem.consent[members]) @ rules.privacy_per_day)
+    led.add("privacy_cost", members, privacy)
+    arm.net_value[members] -= privacy
+
+
+def card_effort(pop: Population, arm: Arm, idx: np.ndarray) -> None:
+    """Effort of presenting the card, booked as a customer cost for linked trips."""
+    effort = friction_share(pop, arm.mem, arm.rules, idx) * pop.mean_basket[idx]
+    arm.ledger.add("effort_cost", idx, effort)
+    arm.net_value[idx] -= effort
+
+
+def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
+    """Weekly: satisfaction follows recent net value per unit of spend against what members expect."""
+    if day % SATISFACTION_EVERY_DAYS != SATISFACTION_EVERY_DAYS - 1:
+        return
+    mem, shop, b = arm.mem, arm.shop, sc.behaviour
+    idx = np.flatnonzero(mem.member)
+    a = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days)
+    spent = arm.spend_week[idx]
+    mem.value_ema[idx] += a * (arm.net_value[idx] / SATISFACTION_EVERY_DAYS - mem.value_ema[idx])
+    mem.spend_ema[idx] += a * (spent / SATISFACTION_EVERY_DAYS - mem.spend_ema[idx])
+    share = mem.value_ema[idx] / np.maximum(mem.spend_ema[idx], 0.05)
+    expect = max(b.expected_value_share, 1e-4)
+    shop.satisfaction[idx] = sigmoid(2.0 * (share - expect) / expect).astype(np.float32)
+    arm.net_value[:] = 0
+    arm.spend_week[:] = 0
+
+
+def leave_and_withdraw(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
+    """Dissatisfied members leave (forfeiting points); privacy-concerned, dissatisfied ones withdraw consent."""
+    mem, s = arm.mem, arm.rules.scheme
+    sat = arm.shop.satisfaction[members]
+    daily = 1.0 - (1.0 - s.enrolment.leave_rate_per_year) ** (1 / 365)
+    leaving = members[draws.leave[members] < daily * (1.0 - sat)]
+    leave(arm, leaving)
+    consenting = members[(mem.consent[members] & CONSENT_BIT["transactions"]) > 0]
+    w = CONSENT_WITHDRAWAL_PER_YEAR / 365 * pop.privacy[consenting] * (1.0 - arm.shop.satisfaction[consenting])
+    withdraw = consenting[draws.consent_change[consenting] < w]
+    mem.consent[withdraw] = 0
+    mem.forget(withdraw)
+
+
+def leave(arm: Arm, idx: np.ndarray) -> None:
+    """Members ``idx`` leave the scheme: points forfeited, profile deleted, state reset."""
+    idx = idx[arm.mem.member[idx]]
+    mem = arm.mem
+    if arm.rules.scheme.points is not None:
+        points_mod.forfeit(arm, idx)
+    mem.member[idx] = False
+    mem.consent[idx] = 0
+    mem.tier[idx] = 0
+    mem.stamps[idx] = 0
+    mem.vouchers[idx] = 0
+    mem.offer_until[idx] = NO_DAY
+    mem.join_day[idx] = NO_DAY
+    mem.forget(idx)
+    arm.shop.satisfaction[idx] = 0.5
+    arm.ledger.add("leaves", idx, 1.0)
+
+
+def refer(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
+    """Satisfied, belonging-motivated members refer others; tomorrow's joins feel the referrals."""
+    rate = arm.rules.scheme.enrolment.referral_rate_per_year / 365
+    p = rate * arm.shop.satisfaction[members] * pop.belonging[members]
+    arm.referrals = float(np.count_nonzero(draws.refer[members] < p))
+

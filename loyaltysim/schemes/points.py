@@ -1,0 +1,165 @@
+"""Points and stamps: earning, partner earn, redemption from the catalogue, expiry (breakage).
+
+Points are whole numbers, so conservation is exact: issued = redeemed + expired + outstanding.
+With age expiry, balances are kept in a ring of earning periods and redeemed oldest first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loyaltysim.population import Population
+from loyaltysim.rng import DailyDraws
+from loyaltysim.schemes.rules import Rules
+from loyaltysim.state import Arm, MemberState
+
+PARTNER_EVERY_DAYS = 30
+"""Partner (coalition) points are credited monthly."""
+
+
+def choose_goals(pop: Population, rules: Rules, idx: np.ndarray) -> np.ndarray:
+    """The reward each customer works toward: best perceived value per point for their motivations.
+
+    Experiences appeal to belonging and experience motivations, vouchers to outcome (assumption).
+    """
+    if rules.reward_points.size == 0:
+        return np.zeros(idx.size, np.int8)
+    appeal = np.where(rules.reward_kind[None, :] == 2,
+                      0.5 + 0.5 * (pop.belonging[idx] + pop.experience[idx])[:, None],
+                      np.where(rules.reward_kind[None, :] == 0, 0.5 + pop.outcome[idx][:, None], 1.0))
+    score = appeal * rules.reward_perceived / rules.reward_points
+    return np.argmax(score, axis=1).astype(np.int8)
+
+
+def _bucket(rules: Rules, day: int) -> int:
+    return (day // rules.bucket_days) % rules.n_buckets
+
+
+def credit(arm: Arm, idx: np.ndarray, pts: np.ndarray, day: int) -> None:
+    """Add whole points to members ``idx`` (unique) and book them as issued."""
+    mem, rules = arm.mem, arm.rules
+    mem.points[idx] += pts
+    if rules.n_buckets:
+        mem.buckets[idx, _bucket(rules, day)] += pts
+    mem.last_earn[idx] = day
+    arm.ledger.add("points_issued", idx, pts.astype(np.float64))
+
+
+def earn(arm: Arm, pop: Population, idx: np.ndarray, value: np.ndarray, split: np.ndarray, day: int) -> None:
+    """Points for linked baskets of members ``idx``."""
+    rules, mem = arm.rules, arm.mem
+    s = rules.scheme
+    mult = (split @ rules.cat_mult) * rules.tier_mult[mem.tier[idx]] * rules.earn_multiplier(day)
+    if s.membership is not None:
+        mult = mult * s.membership.earn_multiplier
+    pts = np.floor(value * s.points.earn_per_unit * mult + 1e-6).astype(np.int32)
+    credit(arm, idx, pts, day)
+
+
+def partner_earn(arm: Arm, day: int) -> None:
+    """Monthly partner points for every member (coalition schemes); partners pay per point."""
+    p = arm.rules.scheme.points
+    if p.partner_points_per_year <= 0 or day % PARTNER_EVERY_DAYS != 0 or day == 0:
+        return
+    idx = np.flatnonzero(arm.mem.member)
+    pts = np.full(idx.size, int(round(p.partner_points_per_year * PARTNER_EVERY_DAYS / 365)), np.int32)
+    credit(arm, idx, pts, day)
+    arm.ledger.add("partner_revenue", idx, pts * p.partner_pays_per_point)
+
+
+def _take(mem: MemberState, rules: Rules, idx: np.ndarray, amount: np.ndarray, day: int) -> None:
+    """Remove ``amount`` points from balances, oldest earning period first."""
+    mem.points[idx] -= amount
+    if not rules.n_buckets:
+        return
+    left = amount.copy()
+    current = _bucket(rules, day)
+    for k in range(1, rules.n_buckets + 1):
+        j = (current + k) % rules.n_buckets
+        take = np.minimum(left, mem.buckets[idx, j])
+        mem.buckets[idx, j] -= take
+        left -= take
+
+
+def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray, day: int,
+           at_till: bool) -> None:
+    """Turn points into rewards for members among ``candidates`` who reach their goal.
+
+    Auto redemption converts at the threshold wherever points were credited; manual redemption happens
+    only at the till, with a chance per visit that friction lowers for the time-poor, and costs effort.
+    """
+    rules, mem = arm.rules, arm.mem
+    red = rules.scheme.points.redemption
+    if red.mode == "manual" and not at_till:
+        return
+    goal = mem.goal[candidates]
+    need = rules.reward_points[goal]
+    ok = mem.member[candidates] & (mem.points[candidates] >= need)
+    if red.mode == "manual":
+        feel = np.where(pop.time_poor[candidates], 1.0, 0.3)
+        ok &= draws.redeem[candidates] < red.manual_rate_per_visit * (1.0 - 0.5 * feel * pop.experience[candidates])
+    idx, goal, need = candidates[ok], goal[ok], need[ok]
+    if idx.size == 0:
+        return
+    count = np.floor(mem.points[idx] / need)
+    spent = (count * need).astype(np.int32)
+    _take(mem, rules, idx, spent, day)
+    face, perceived, cost = rules.reward_face[goal], rules.reward_perceived[goal], rules.reward_cost[goal]
+    vouchers = rules.reward_kind[goal] == 0
+    mem.vouchers[idx[vouchers]] += (count * face)[vouchers]
+    led = arm.ledger
+    led.add("points_redeemed", idx, spent.astype(np.float64))
+    led.add("rewards_redeemed", idx, count)
+    led.add("reward_cost", idx, count * cost)
+    led.add("reward_value", idx, count * perceived)
+    arm.net_value[idx] += count * perceived
+    if red.mode == "manual":
+        effort = red.effort_cost * np.where(pop.time_poor[idx], 1.0, 0.3)
+        led.add("effort_cost", idx, effort)
+        arm.net_value[idx] -= effort
+
+
+def expire(arm: Arm, day: int) -> None:
+    """Age expiry (the oldest earning period) and inactivity expiry (everything)."""
+    rules, mem = arm.rules, arm.mem
+    exp = rules.scheme.expiry
+    if exp is None:
+        return
+    if rules.n_buckets and day > 0 and day % rules.bucket_days == 0:
+        # The period about to be reused holds points earned n_buckets periods ago: past their age.
+        j = _bucket(rules, day)
+        old = mem.buckets[:, j]
+        idx = np.flatnonzero(old)
+        amount = old[idx].copy()
+        mem.points[idx] -= amount
+        mem.buckets[idx, j] = 0
+        arm.ledger.add("points_expired", idx, amount.astype(np.float64))
+    if exp.inactivity_days:
+        idx = np.flatnonzero((mem.points > 0) & (day - mem.last_earn >= exp.inactivity_days))
+        forfeit(arm, idx)
+
+
+def forfeit(arm: Arm, idx: np.ndarray) -> None:
+    """All points of ``idx`` expire (inactivity, leaving the scheme)."""
+    mem = arm.mem
+    amount = mem.points[idx].copy()
+    arm.ledger.add("points_expired", idx, amount.astype(np.float64))
+    mem.points[idx] = 0
+    if mem.buckets.shape[1]:
+        mem.buckets[idx] = 0
+
+
+def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:
+    """A stamp per qualifying linked basket; a full card gives its reward and starts again."""
+    st = arm.rules.scheme.stamps
+    mem = arm.mem
+    idx = idx[value >= st.min_spend]
+    mem.stamps[idx] += 1
+    full = idx[mem.stamps[idx] >= st.required]
+    mem.stamps[full] = st.prefilled
+    r = st.reward
+    led = arm.ledger
+    led.add("rewards_redeemed", full, 1.0)
+    led.add("reward_cost", full, r.face_value * r.cost_ratio)
+    led.add("reward_value", full, r.face_value * r.perceived_ratio)
+    arm.net_value[full] += r.face_value * r.perceived_ratio
