@@ -33,7 +33,7 @@ class Trips:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
 def progress(mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
@@ -46,6 +46,20 @@ def progress(mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
         st = rules.scheme.stamps
         p = np.maximum(p, mem.stamps[idx] / st.required).astype(np.float32)
     return np.where(mem.member[idx], p, 0.0).astype(np.float32)
+
+
+def pull(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
+    """Goal-gradient pull (0-1) of members ``idx``: progress ** curvature, scaled by how much the
+    reward is worth against a typical basket (a worthless reward pulls nobody)."""
+    gg = rules.scheme.goal_gradient
+    worth = np.zeros(idx.size)
+    if rules.scheme.points is not None:
+        worth = rules.reward_perceived[mem.goal[idx]]
+    if rules.scheme.stamps is not None:
+        st = rules.scheme.stamps.reward
+        worth = np.maximum(worth, st.face_value * st.perceived_ratio)
+    scale = np.minimum(worth / pop.mean_basket[idx], 1.0)
+    return progress(mem, rules, idx) ** gg.curvature * scale
 
 
 def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray,
@@ -88,7 +102,7 @@ def needs(pop: Population, shop: ShopperState, mem: MemberState | None, rules: R
     if mem is not None and rules.scheme.goal_gradient.acceleration > 0:
         members = np.flatnonzero(mem.member)
         gg = rules.scheme.goal_gradient
-        boost = 1.0 + gg.acceleration * pop.reward_seeking[members] * progress(mem, rules, members) ** gg.curvature
+        boost = 1.0 + gg.acceleration * pop.reward_seeking[members] * pull(pop, mem, rules, members)
         p = p.copy()
         p[members] *= boost
     return np.flatnonzero((draws.need < p) & shop.alive)
@@ -108,7 +122,7 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
         s = rules.scheme
         add = b.reward_weight * pop.reward_seeking[sub] * reward_rate(pop, mem, rules, sub)
         gg = s.goal_gradient
-        add += gg.strength * pop.reward_seeking[sub] * progress(mem, rules, sub) ** gg.curvature
+        add += gg.strength * pop.reward_seeking[sub] * pull(pop, mem, rules, sub)
         if s.member_pricing is not None:
             add += b.price_weight * pop.outcome[sub] * s.member_pricing.share_of_range * s.member_pricing.discount
         if s.tiers is not None:

@@ -59,8 +59,24 @@ def with_difference(raw: pd.DataFrame) -> pd.DataFrame:
     diff.insert(1, "arm", "difference")
     out = pd.concat([raw, diff[raw.columns]], ignore_index=True)
     add_derived(out)
-    out.loc[out["arm"] != "difference", "business_roi"] = np.nan
+    _difference_ratios(out, idx)
     return out.sort_values(KEYS, kind="stable", key=_arm_order).reset_index(drop=True)
+
+
+RATIOS = [m.name for m in DERIVED if m.kind == "ratio" and m.name != "business_roi"]
+
+
+def _difference_ratios(frame: pd.DataFrame, keys: list[str]) -> None:
+    """In the difference arm a ratio is the scheme's ratio minus the counterfactual's (a ratio absent
+    in the counterfactual, such as breakage, counts as 0 there); business ROI is defined only there,
+    as incremental return over programme cost."""
+    arm = frame["arm"]
+    sch = frame.loc[arm == "scheme"].set_index(keys)[RATIOS]
+    cf = frame.loc[arm == "counterfactual"].set_index(keys)[RATIOS].fillna(0.0)
+    diff_rows = arm == "difference"
+    aligned = (sch - cf).reindex(pd.MultiIndex.from_frame(frame.loc[diff_rows, keys]))
+    frame.loc[diff_rows, RATIOS] = aligned.to_numpy()
+    frame.loc[~diff_rows, "business_roi"] = np.nan
 
 
 def _arm_order(col: pd.Series) -> pd.Series:
@@ -81,9 +97,9 @@ def run_totals(daily: pd.DataFrame) -> pd.DataFrame:
             if m.name == "churn_rate":  # per customer at the start of the run
                 den = out["customers"] + out["defections"]
             out[m.name] = out[m.numerator] / den.where(den != 0)
-    arm = out.index.get_level_values("arm")
-    out.loc[arm != "difference", "business_roi"] = np.nan
-    return out.reset_index()
+    out = out.reset_index()
+    _difference_ratios(out, ["replicate", "segment"])
+    return out
 
 
 def summarise(daily: pd.DataFrame, currency: str = "GBP") -> pd.DataFrame:

@@ -37,7 +37,7 @@ class TransactionLog:
 
     def frame(self) -> pd.DataFrame:
         cols = {k: np.concatenate(v) if v else np.array([]) for k, v in vars(self).items()}
-        return pd.DataFrame(cols).rename(columns={"day": "day"})
+        return pd.DataFrame(cols)
 
 
 class LoyaltyModel(mesa.Model):
@@ -291,8 +291,6 @@ class LoyaltyModel(mesa.Model):
             w = np.divide(cust, cust.sum(axis=1, keepdims=True), out=np.zeros_like(cust), where=cust.sum(axis=1, keepdims=True) > 0)
             for name in INSIGHT_NAMES:
                 allseg[:, 0, INDEX[name]] = (h[:, :, INDEX[name]] * w).sum(axis=1)
-            life = INDEX["insight_life_changes"]
-            # Life-change insight weights segments by their recent events, approximated by customers.
             full = np.concatenate([allseg, h], axis=1)
             days, S1, M = full.shape
             df = pd.DataFrame(full.reshape(days * S1, M), columns=list(RAW_NAMES))
@@ -300,7 +298,6 @@ class LoyaltyModel(mesa.Model):
             df.insert(0, "day", np.repeat(np.arange(days), S1))
             df.insert(0, "arm", arm)
             frames.append(df)
-            del life
         return pd.concat(frames, ignore_index=True)
 
     def customers(self) -> pd.DataFrame:
@@ -322,7 +319,7 @@ class LoyaltyModel(mesa.Model):
             "outcome": pop.outcome, "experience": pop.experience, "belonging": pop.belonging,
             "reward_seeking": pop.reward_seeking, "privacy_concern": pop.privacy,
             "preference": pop.preference, "last_life_event_day": pop.last_event_day,
-            "member": mem.member, "join_day": np.where(mem.member, mem.join_day, -1),
+            "member": mem.member, "ever_member": mem.ever_joined, "join_day": np.where(mem.member, mem.join_day, -1),
             "consent": mem.consent, "points": mem.points, "tier": mem.tier, "stamps": mem.stamps,
             "satisfaction": sch.shop.satisfaction,
             "est_own_label_share": est.own_label(self.priors.own),

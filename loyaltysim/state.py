@@ -48,6 +48,7 @@ class MemberState:
     """Scheme state of every customer (meaningful for members) in the scheme arm."""
 
     member: np.ndarray       # bool
+    ever_joined: np.ndarray  # bool: has been a member at some time in the run
     join_day: np.ndarray     # int32
     consent: np.ndarray      # uint8 bitmask over DATA_SOURCES
     points: np.ndarray       # int32 balance
@@ -82,7 +83,7 @@ class MemberState:
         f4 = lambda: np.zeros(n, np.float32)  # noqa: E731
         i4 = lambda: np.zeros(n, np.int32)  # noqa: E731
         return cls(
-            member=np.zeros(n, bool), join_day=np.full(n, NO_DAY, np.int32), consent=np.zeros(n, np.uint8),
+            member=np.zeros(n, bool), ever_joined=np.zeros(n, bool), join_day=np.full(n, NO_DAY, np.int32), consent=np.zeros(n, np.uint8),
             points=i4(), buckets=np.zeros((n, buckets), np.int32), last_earn=i4(), goal=np.zeros(n, np.int8),
             stamps=np.zeros(n, np.int16), tier=np.zeros(n, np.int8), qualifying=f4(), vouchers=f4(),
             offer_until=np.full(n, NO_DAY, np.int32), offer_cat=np.zeros(n, np.int8),

@@ -333,9 +333,9 @@ class Enrolment(Strict):
 class GoalGradient(Strict):
     """Pull of a reward that is close (Kivetz, Urminsky and Zheng, 2006)."""
 
-    strength: float = Field(1.0, ge=0, description="Utility pull at full progress for a fully reward-seeking customer. Calibrated to ~20% shorter gaps on a 10-stamp card.")
+    strength: float = Field(1.2, ge=0, description="Utility pull at full progress for a fully reward-seeking customer, scaled by the reward's worth against a basket. Calibrated with acceleration to 20% shorter gaps from the first to the last stamp of a 10-stamp card (Kivetz, Urminsky and Zheng, 2006).")
     curvature: float = Field(2.0, gt=0, description="Pull = strength * progress ** curvature: the pull grows as the reward gets close.")
-    acceleration: float = Field(0.35, ge=0, description="Extra need rate at full progress (purchase acceleration). Calibrated, Kivetz et al. 2006.")
+    acceleration: float = Field(0.45, ge=0, description="Extra need rate at full progress (purchase acceleration). Calibrated with strength (Kivetz, Urminsky and Zheng, 2006).")
 
 
 class Scheme(Strict):
@@ -368,7 +368,7 @@ class Scheme(Strict):
 class Insight(Strict):
     """How the business learns about members and what that is worth."""
 
-    prior_strength: float = Field(5.0, gt=0, description="Pseudo-observations given to the population average before a member's own data. Assumption.")
+    prior_strength: float = Field(15.0, gt=0, description="Pseudo-trips given to the population average before a member's own data; near the Dirichlet precision of customers' mixes, so a few trips never make an estimate worse than the average. Assumption.")
     staleness_half_life_days: float = Field(180.0, gt=0, description="Confidence in an estimate halves after this long without new data. Assumption.")
     life_event_detection_trips: float = Field(6.0, gt=0, description="Linked trips after a life event before it is detected (halved with app data, immediate with updated demographics at 1 trip). Assumption.")
     update_every_days: int = Field(7, ge=1, description="Insight scores are recomputed this often (estimates update daily).")

@@ -79,6 +79,7 @@ def enrol(pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
     mem, rules = arm.mem, arm.rules
     s = rules.scheme
     mem.member[idx] = True
+    mem.ever_joined[idx] = True
     mem.join_day[idx] = day
     consent = np.full(idx.size, rules.required_mask, np.uint8)
     yearly = rules.privacy_per_day * 365

@@ -1,0 +1,217 @@
+"""The simulation core: conservation, determinism, common random numbers, validation, insight."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loyaltysim import ScenarioError, simulate
+from loyaltysim.experiment import run_replicate
+from loyaltysim.insight import snapshot
+from loyaltysim.metrics import RAW_NAMES
+from loyaltysim.model import LoyaltyModel
+from loyaltysim.rng import Streams
+
+from helpers import base_data, scenario
+
+
+@pytest.fixture(scope="module")
+def rich():
+    """Every mechanic at once, 2 replicates."""
+    return simulate(scenario())
+
+
+def test_points_are_conserved_every_day(rich):
+    d = rich.daily[(rich.daily.arm == "scheme")].sort_values(["replicate", "segment", "day"])
+    g = d.groupby(["replicate", "segment"])
+    issued = g["points_issued"].cumsum()
+    settled = g["points_redeemed"].cumsum() + g["points_expired"].cumsum() + d["points_outstanding"]
+    assert issued.iloc[-1] > 0 and d["points_expired"].sum() > 0 and d["points_redeemed"].sum() > 0
+    np.testing.assert_array_equal(issued.to_numpy(), settled.to_numpy())
+
+
+def test_money_flows_add_up_and_nothing_is_nan_or_negative(rich):
+    d = rich.daily
+    raw = d[list(RAW_NAMES)]
+    assert np.isfinite(raw.to_numpy()).all()
+    arms = d[d.arm != "difference"]
+    assert (arms[list(RAW_NAMES)].to_numpy() >= -1e-9).all()
+    np.testing.assert_allclose(d["revenue"], d["sales"] - d["discount_cost"], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(d["programme_cost"], d["reward_cost"] + d["member_discount"]
+                               + d["offer_discount"] + d["operating_cost"], atol=1e-6)
+    np.testing.assert_allclose(d["customer_net_value"], d["customer_value"] - d["customer_cost"], atol=1e-6)
+    # 'all' is the sum of the segments for every flow.
+    s = d[d.arm == "scheme"]
+    by_seg = s[s.segment != "all"].groupby(["replicate", "day"])["revenue"].sum()
+    whole = s[s.segment == "all"].set_index(["replicate", "day"])["revenue"]
+    np.testing.assert_allclose(by_seg.sort_index(), whole.sort_index(), rtol=1e-9)
+    # Fees paid by customers equal fees received; every mechanic produced flows.
+    np.testing.assert_allclose(s["fees_paid"].sum(), s["fee_revenue"].sum())
+    for m in ("member_discount", "offer_discount", "partner_revenue", "status_value", "convenience_value",
+              "data_revenue", "privacy_cost", "effort_cost", "life_events_detected"):
+        assert s[m].sum() > 0, m
+
+
+def test_the_customer_state_has_no_negative_balance(rich):
+    c = rich.customers
+    assert (c["points"] >= 0).all() and (c["stamps"] >= 0).all()
+    assert c["points"][~c["member"]].eq(0).all()
+    assert c.notna().all().all()
+
+
+def test_same_seed_gives_identical_frames_and_another_seed_does_not():
+    sc = scenario(customers=500, days=40, replications=1)
+    a, b = simulate(sc), simulate(sc)
+    pd.testing.assert_frame_equal(a.daily, b.daily)
+    pd.testing.assert_frame_equal(a.customers, b.customers)
+    c = simulate(sc, seed=8)
+    assert not a.daily["revenue"].equals(c.daily["revenue"])
+
+
+def test_a_scheme_nobody_joins_makes_exactly_zero_difference():
+    sc = scenario(overrides={"scheme.enrolment.join_rate_per_visit": 0.0, "scheme.costs.fixed_per_year": 0.0,
+                             "days": 60, "customers": 800, "replications": 1})
+    d = simulate(sc).daily
+    diff = d[d.arm == "difference"][list(RAW_NAMES)]
+    assert (diff.drop(columns=["life_events"]).to_numpy() == 0).all()
+    assert d[d.arm == "scheme"]["visits"].sum() > 0
+
+
+def test_counterfactual_does_not_depend_on_the_scheme():
+    sc1 = scenario(customers=800, days=60, replications=1)
+    sc2 = scenario(overrides={"scheme.points.earn_per_unit": 3.0, "scheme.member_pricing.discount": 0.3},
+                   customers=800, days=60, replications=1)
+    d1, d2 = simulate(sc1).daily, simulate(sc2).daily
+    cf1 = d1[d1.arm == "counterfactual"].reset_index(drop=True)
+    cf2 = d2[d2.arm == "counterfactual"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(cf1, cf2)
+    assert not d1[d1.arm == "scheme"]["revenue"].equals(d2[d2.arm == "scheme"]["revenue"].reset_index(drop=True))
+
+
+def test_a_never_member_behaves_identically_under_any_scheme():
+    kw = dict(customers=1500, days=90, replications=1)
+    r1 = simulate(scenario(**kw))
+    r2 = simulate(scenario(overrides={"scheme.points.earn_per_unit": 4.0, "scheme.enrolment.join_rate_per_visit": 0.05}, **kw))
+    c1, c2 = r1.customers, r2.customers
+    never = ~c1["ever_member"] & ~c2["ever_member"]
+    assert never.sum() > 100
+    for col in ("visits_scheme", "spend_scheme"):
+        np.testing.assert_array_equal(c1.loc[never, col], c2.loc[never, col])
+    # ... and exactly as without any scheme, unless the scheme changed their satisfaction (it cannot).
+    np.testing.assert_array_equal(c1.loc[never, "visits_scheme"], c1.loc[never, "visits_counterfactual"])
+
+
+def test_streams_draw_for_everyone_every_day_independently_of_use():
+    a, b = Streams(5, 0, 100), Streams(5, 0, 100)
+    a.day()
+    second_a = a.day()
+    b.day()
+    second_b = b.day()
+    np.testing.assert_array_equal(second_a.need, second_b.need)
+    assert not np.array_equal(Streams(5, 1, 100).day().need, Streams(5, 0, 100).day().need)
+
+
+def test_replicates_do_not_depend_on_each_other():
+    sc = scenario(customers=400, days=30, replications=2)
+    both = simulate(sc).daily
+    alone = run_replicate(sc, 1)["daily"]
+    cols = ["day", "segment", *RAW_NAMES]
+    got = both[(both.replicate == 1) & (both.arm == "scheme")][cols].sort_values(["day", "segment"]).reset_index(drop=True)
+    want = alone[alone.arm == "scheme"][cols].sort_values(["day", "segment"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_summary_has_a_confidence_interval_for_every_arm_and_segment(rich):
+    s = rich.summary
+    assert set(s.arm) == {"scheme", "counterfactual", "difference"}
+    assert set(s.segment) == {"all", "a", "b"}
+    rev = s[(s.metric == "revenue") & (s.arm == "scheme") & (s.segment == "all")].iloc[0]
+    assert rev["n"] == 2 and rev["ci_low"] < rev["mean"] < rev["ci_high"]
+    roi = s[(s.metric == "business_roi") & (s.segment == "all")].set_index("arm")["mean"]
+    assert np.isnan(roi["scheme"]) and np.isfinite(roi["difference"])
+    v = rich.verdict
+    assert v["state"] in ("balanced", "business-extractive", "customer-subsidised", "lose-lose")
+    assert set(v["segments"]) == {"all", "a", "b"}
+
+
+@pytest.mark.parametrize("override, field", [
+    ({"population.segments.0.trips_per_year": {"mean": -3, "shape": 1}}, "population.segments.0.trips_per_year.mean"),
+    ({"population.segments.0.share": 0.7}, "population"),
+    ({"population.segments.0.categories": [0.5, 0.5, 0.5, 0, 0, 0, 0]}, "population.segments.0"),
+    ({"scheme.points.rewards.0.points": 0}, "scheme.points.rewards.0.points"),
+    ({"scheme.stamps": {"required": 0, "reward": {"name": "x", "kind": "free_product", "points": 1, "face_value": 1}}},
+     "scheme.stamps.required"),
+    ({"scheme.expiry.age_days": -5}, "scheme.expiry.age_days"),
+    ({"scheme.tiers.levels.1.threshold": 0}, "scheme.tiers"),
+    ({"customers": 0}, "customers"),
+    ({"scheme.enrolment.card_presentation": 1.5}, "scheme.enrolment.card_presentation"),
+])
+def test_impossible_parameters_are_refused_naming_the_field(override, field):
+    with pytest.raises(ScenarioError) as err:
+        scenario(overrides=override)
+    assert err.value.field == field
+    assert "\n" not in str(err.value)
+
+
+def test_an_unknown_field_suggests_the_right_one():
+    data = base_data()
+    data["scheme"]["pionts"] = data["scheme"].pop("points")
+    with pytest.raises(ScenarioError, match="did you mean 'points'"):
+        scenario(data)
+
+
+def test_a_bad_change_is_refused_before_the_run():
+    with pytest.raises(ScenarioError, match="change on day 10"):
+        scenario(changes=[{"day": 10, "set": {"scheme.points.earn_per_unit": -1}}])
+
+
+def test_a_change_takes_effect_on_its_day():
+    sc = scenario(customers=1000, days=80, replications=1,
+                  changes=[{"day": 40, "set": {"scheme.points.earn_per_unit": 5.0}}])
+    d = simulate(sc).daily
+    s = d[(d.arm == "scheme") & (d.segment == "all")]
+    per_sale_before = s[(s.day < 40) & (s.day >= 31)]["points_issued"].sum() / s[(s.day < 40) & (s.day >= 31)]["linked_sales"].sum()
+    per_sale_after = s[s.day >= 40]["points_issued"].sum() / s[s.day >= 40]["linked_sales"].sum()
+    assert per_sale_after > 3.5 * per_sale_before
+
+
+# ---------------------------------------------------------------- insight
+
+def _model(days: int, **over) -> LoyaltyModel:
+    sc = scenario(overrides={"scheme.enrolment.initial_members": 0.8, **over}, customers=3000, days=days, replications=1)
+    m = LoyaltyModel(sc)
+    for _ in range(days):
+        m.step()
+    return m
+
+
+def test_insight_rises_with_linked_observations():
+    m = _model(150)
+    d = m.daily()
+    s = d[(d.arm == "scheme") & (d.segment == "all")].set_index("day")
+    for dim in ("insight_what", "insight_when", "insight_times", "insight_capacity", "insight_brands"):
+        early, late = s.loc[14, dim], s.loc[140, dim]
+        assert 0 < early < late <= 1, dim
+    # More linked trips per member, better estimates: accuracy correlates with observations.
+    mem = m.arms[0].mem
+    known = mem.acc_mean > 0
+    rho = np.corrcoef(mem.obs_trips[known], mem.acc_mean[known])[0, 1]
+    assert rho > 0.2
+
+
+def test_insight_falls_when_consent_is_withdrawn_and_decays_when_data_stops():
+    m = _model(120)
+    arm = m.arms[0]
+    snapshot(m.scenario, m.population, arm, m.priors, m.day)
+    before = arm.insight.copy()
+    members = np.flatnonzero(arm.mem.member)
+    half = members[: members.size // 2]
+    arm.mem.consent[half] = 0
+    arm.mem.forget(half)
+    snapshot(m.scenario, m.population, arm, m.priors, m.day)
+    after = arm.insight.copy()
+    assert (after[:7, 0] < 0.75 * before[:7, 0]).all()
+    # No new data for two half-lives: confidence in what is known fades.
+    snapshot(m.scenario, m.population, arm, m.priors, m.day + 360)
+    assert (arm.insight[:4, 0] < after[:4, 0]).all()
