@@ -215,3 +215,10 @@ def test_insight_falls_when_consent_is_withdrawn_and_decays_when_data_stops():
     # No new data for two half-lives: confidence in what is known fades.
     snapshot(m.scenario, m.population, arm, m.priors, m.day + 360)
     assert (arm.insight[:4, 0] < after[:4, 0]).all()
+
+
+def test_a_change_to_the_population_or_after_the_end_is_refused():
+    with pytest.raises(ScenarioError, match="cannot change during a run"):
+        scenario(changes=[{"day": 10, "set": {"population.segments.0.share": 0.5}}])
+    with pytest.raises(ScenarioError, match="after the last day"):
+        scenario(days=50, changes=[{"day": 60, "set": {"scheme.points.earn_per_unit": 2}}])

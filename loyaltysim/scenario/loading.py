@@ -18,6 +18,8 @@ from loyaltysim.errors import ScenarioError
 from loyaltysim.scenario.models import Scenario
 
 Path_ = tuple[str | int, ...]
+FIXED_DURING_RUN = ("name", "customers", "days", "replications", "seed", "start_weekday", "population", "changes", "$schema")
+"""Top-level fields a mid-run change may not touch: they define who is simulated and for how long."""
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -207,6 +209,15 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
         raise ScenarioError(_describe(err) + extra, source=source, line=line, field=field) from None
     # Every change must itself give a valid scenario, so a bad change fails before day 0.
     for i, change in enumerate(scenario.changes):
+        fixed = [k for k in change.set if k.split(".")[0] in FIXED_DURING_RUN]
+        if fixed:
+            raise ScenarioError(
+                f"change on day {change.day}: '{fixed[0]}' cannot change during a run "
+                f"(changes may set scheme, business, competition, behaviour and verdict fields)",
+                source=source, line=(lines or {}).get(("changes", i)), field=f"changes.{i}.set")
+        if change.day >= scenario.days:
+            raise ScenarioError(f"change on day {change.day} is after the last day ({scenario.days - 1})",
+                                source=source, line=(lines or {}).get(("changes", i)), field=f"changes.{i}.day")
         changed = apply_overrides(scenario_data(scenario), change.set, source=source)
         changed["changes"] = []
         try:
