@@ -108,15 +108,24 @@ class Estimator:
 
 
 class Priors:
-    """Population averages: what the business assumes of a customer it knows nothing about."""
+    """Population averages: what the business assumes of a customer it knows nothing about.
+
+    Also caches each customer's error under that assumption (``base_err``, 7 x n), refreshed for the
+    customers whose true attributes a life event changed.
+    """
 
     def __init__(self, pop: Population) -> None:
         self.mix = pop.categories.mean(axis=0)
-        self.weekday = pop.weekday.mean(axis=0) / 7.0
+        self.weekday = (pop.weekday.mean(axis=0) / 7.0).astype(np.float32)
         self.hours = pop.hours.mean(axis=0)
         self.own = float(pop.own_label.mean())
         self.log_basket = float(pop.basket_mu.mean())
         self.family = float(pop.household.mean())
+        self.base_err = prior_errors(pop, self, np.arange(pop.n)).astype(np.float32)
+
+    def refresh(self, pop: Population, idx: np.ndarray) -> None:
+        if idx.size:
+            self.base_err[:, idx] = prior_errors(pop, self, idx)
 
 
 def _tv(a, b) -> np.ndarray:
@@ -161,7 +170,7 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
     mem = arm.mem
     S = arm.ledger.n_segments
     alive = np.flatnonzero(arm.shop.alive)
-    base = prior_errors(pop, priors, alive)
+    base = priors.base_err[:, alive]
     err = base.copy()
     known = mem.member[alive] & ((mem.consent[alive] & CONSENT_BIT["transactions"]) > 0)
     kidx = alive[known]

@@ -73,16 +73,22 @@ def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -
             })
         tot = sums.sum()
         roi = tot["business_return"] / tot["programme_cost"] if tot["programme_cost"] > 0 else np.nan
-        tips = next((q["start_day"] for p, q in zip(periods, periods[1:]) if q["state"] != p["state"]), None)
+        states = [q["state"] for q in periods]
+        balanced_from = next((q["start_day"] for q in periods if q["state"] == "balanced"), None)
+        # It tips when a period falls out of balance after an earlier period was balanced.
+        tips = next((q["start_day"] for i, q in enumerate(periods)
+                     if q["state"] != "balanced" and "balanced" in states[:i]), None)
         out["segments"][segment] = {
             "state": balance_state(roi, tot["customer_net_value"], roi_threshold),
             "business_roi": _num(roi), "customer_net_value": float(tot["customer_net_value"]),
-            "tipping_day": tips, "first_state": periods[0]["state"] if periods else None,
+            "balanced_from_day": balanced_from, "tipping_day": tips,
+            "tips_to": next((q["state"] for q in periods if q["start_day"] == tips), None),
             "periods": periods,
         }
     overall = out["segments"].get("all", {})
     out["state"] = overall.get("state")
     out["tipping_day"] = overall.get("tipping_day")
+    out["balanced_from_day"] = overall.get("balanced_from_day")
     return out
 
 
@@ -96,11 +102,14 @@ def describe(v: dict) -> str:
     roi = "n/a" if seg["business_roi"] is None else f"{seg['business_roi']:.2f}"
     words = (f"Overall the exchange is {v['state']}: business ROI {roi}, "
              f"customer net value {seg['customer_net_value']:,.0f}.")
+    if seg["balanced_from_day"] is None:
+        words += f" No {v['period_days']}-day period is balanced."
+    elif seg["balanced_from_day"] > 0:
+        words += f" It is first balanced in the period from day {seg['balanced_from_day']}."
     if v["tipping_day"] is not None:
-        p = [q for q in seg["periods"] if q["start_day"] == v["tipping_day"]][0]
-        words += f" It tips on day {v['tipping_day']} (to {p['state']})."
-    else:
-        words += " It does not tip during the run."
+        words += f" It tips out of balance on day {v['tipping_day']} ({seg['tips_to']})."
+    elif seg["balanced_from_day"] is not None:
+        words += " Once balanced, it does not tip during the run."
     others = [f"{name}: {s['state']}" for name, s in v["segments"].items() if name != "all"]
     if others:
         words += " By segment: " + "; ".join(others) + "."

@@ -111,6 +111,7 @@ class LoyaltyModel(mesa.Model):
         self._apply_change(day)
         draws = self.streams.day()
         events = apply_life_events(self.population, day)                 # 1
+        self.priors.refresh(self.population, events)
         for arm in self.arms:
             arm.ledger.reset()
             arm.ledger.add("life_events", events, 1.0)

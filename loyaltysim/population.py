@@ -79,10 +79,16 @@ class Population:
     segment_base_mu: np.ndarray  # float32 per segment, for re-deriving basket_mu after events
     segment_elasticity: np.ndarray
 
-    @property
-    def mean_basket(self) -> np.ndarray:
-        """True mean basket value per trip (the household's spending capacity per trip)."""
-        return np.exp(self.basket_mu + 0.5 * self.basket_sd ** 2)
+    mean_basket: np.ndarray = field(default=None)  # float32 true mean basket per trip (spending capacity)
+
+    def __post_init__(self) -> None:
+        self.refresh_mean_basket(slice(None))
+
+    def refresh_mean_basket(self, idx) -> None:
+        """Recompute the mean basket (lognormal mean) of customers ``idx`` after their basket_mu changed."""
+        if self.mean_basket is None:
+            self.mean_basket = np.empty(self.n, np.float32)
+        self.mean_basket[idx] = np.exp(self.basket_mu[idx] + 0.5 * self.basket_sd[idx] ** 2)
 
     def nbytes(self) -> int:
         """Bytes held by the population's arrays."""
@@ -260,4 +266,5 @@ def apply_life_events(pop: Population, day: int) -> np.ndarray:
         took[np.flatnonzero(sel)[ok]] = True
     hit = cust[took]
     pop.last_event_day[hit] = day
+    pop.refresh_mean_basket(hit)
     return hit

@@ -222,3 +222,25 @@ def test_a_change_to_the_population_or_after_the_end_is_refused():
         scenario(changes=[{"day": 10, "set": {"population.segments.0.share": 0.5}}])
     with pytest.raises(ScenarioError, match="after the last day"):
         scenario(days=50, changes=[{"day": 60, "set": {"scheme.points.earn_per_unit": 2}}])
+
+
+def _daily(states):
+    """A difference-arm daily frame whose 10-day periods have the given (roi, customer net) pairs."""
+    rows = []
+    for p, (roi, net) in enumerate(states):
+        for d in range(10):
+            rows.append({"arm": "difference", "segment": "all", "day": p * 10 + d,
+                         "business_return": roi, "programme_cost": 1.0, "customer_net_value": net})
+    return pd.DataFrame(rows)
+
+
+def test_the_verdict_names_each_state_and_the_day_it_tips():
+    from loyaltysim.ledger import describe, verdict
+    v = verdict(_daily([(0.5, 1), (1.5, 1), (1.2, 2), (1.5, -1), (0.5, -1)]), period_days=10)
+    assert [p["state"] for p in v["segments"]["all"]["periods"]] == [
+        "customer-subsidised", "balanced", "balanced", "business-extractive", "lose-lose"]
+    assert v["balanced_from_day"] == 10 and v["tipping_day"] == 30
+    assert v["segments"]["all"]["tips_to"] == "business-extractive"
+    assert "tips out of balance on day 30" in describe(v)
+    never = verdict(_daily([(0.5, 1), (1.5, 1)]), period_days=10)
+    assert never["tipping_day"] is None and "does not tip" in describe(never)
