@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
 
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
@@ -70,7 +71,9 @@ def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray
     if s.points is not None:
         goal = mem.goal[idx] if goal is None else goal
         value_per_point = rules.reward_perceived[goal] / rules.reward_points[goal]
-        mult = pop.categories[idx] @ rules.cat_mult * rules.tier_mult[mem.tier[idx]]
+        mult = rules.tier_mult[mem.tier[idx]]
+        if rules.has_category_multipliers:
+            mult = mult * (pop.categories[idx] @ rules.cat_mult)
         if s.membership is not None:
             mult = mult * s.membership.earn_multiplier
         rate += s.points.earn_per_unit * mult * value_per_point
@@ -146,7 +149,8 @@ def draw_baskets(pop: Population, draws: DailyDraws, idx: np.ndarray) -> tuple[n
     The split is half the customer's mix and half one category drawn from it, so each trip is noisy
     but its expectation is the true mix; likewise the own-label share.
     """
-    value = np.exp(pop.basket_mu[idx] + pop.basket_sd[idx] * draws.basket_value[idx]).astype(np.float32)
+    z = ndtri(np.clip(draws.basket_value[idx], 1e-7, 1 - 1e-7))
+    value = np.exp(pop.basket_mu[idx] + pop.basket_sd[idx] * z).astype(np.float32)
     mix = pop.categories[idx]
     cat = _inverse_cdf(mix, draws.basket_category[idx])
     split = 0.5 * mix

@@ -19,7 +19,7 @@ from loyaltysim.scenario.models import CATEGORIES, INSIGHT_DIMENSIONS, WEEKDAYS,
 from loyaltysim.schemes import enrolment, pricing, tiers
 from loyaltysim.schemes import points as points_mod
 from loyaltysim.schemes.rules import compile_rules
-from loyaltysim.state import Arm, MemberState, ShopperState, nbytes
+from loyaltysim.state import CONSENT_BIT, Arm, MemberState, ShopperState, nbytes
 
 ARMS = ("scheme", "counterfactual")
 
@@ -56,6 +56,7 @@ class LoyaltyModel(mesa.Model):
         pop = self.population
         self.streams = Streams(scenario.seed, replicate, pop.n)
         self.n_segments = len(pop.segment_names)
+        self.segment_bounds = pop.segment_bounds
         self.priors = insight.Priors(pop)
         self.arms = [self._new_arm(name) for name in ARMS]
         self.history = np.zeros((len(ARMS), scenario.days, self.n_segments, len(RAW_NAMES)))
@@ -242,19 +243,23 @@ class LoyaltyModel(mesa.Model):
         if arm.has_scheme:
             enrolment.leave(arm, gone)
 
+    def _by_segment(self, column: np.ndarray) -> np.ndarray:
+        """Per-segment sums of a whole column (segments are contiguous blocks)."""
+        b = self.segment_bounds
+        return np.array([column[b[i]:b[i + 1]].sum(dtype=np.float64) for i in range(self.n_segments)])
+
     def _record(self, arm: Arm) -> None:
-        pop, led, shop, day = self.population, arm.ledger, arm.shop, self.day
-        S = self.n_segments
-        seg = pop.segment
-        led.set_by_segment("customers", np.bincount(seg, shop.alive, minlength=S))
+        led, shop, day = arm.ledger, arm.shop, self.day
+        seg_sum = self._by_segment
+        led.set_by_segment("customers", seg_sum(shop.alive))
         active = shop.alive & (day - shop.last_visit < self.scenario.behaviour.lapse_days)
-        led.set_by_segment("active_customers", np.bincount(seg, active, minlength=S))
+        led.set_by_segment("active_customers", seg_sum(active))
         if arm.has_scheme:
             mem = arm.mem
-            led.set_by_segment("members", np.bincount(seg, mem.member, minlength=S))
-            consenting = mem.member & ((mem.consent & 1) > 0)
-            led.set_by_segment("consenting_members", np.bincount(seg, consenting, minlength=S))
-            outstanding = np.bincount(seg, mem.points, minlength=S)
+            led.set_by_segment("members", seg_sum(mem.member))
+            consenting = mem.member & ((mem.consent & CONSENT_BIT["transactions"]) > 0)
+            led.set_by_segment("consenting_members", seg_sum(consenting))
+            outstanding = seg_sum(mem.points)
             led.set_by_segment("points_outstanding", outstanding)
             led.set_by_segment("points_liability", outstanding * arm.rules.cost_per_point)
             for name, row in zip(INSIGHT_NAMES, arm.insight):

@@ -90,6 +90,11 @@ class Population:
             self.mean_basket = np.empty(self.n, np.float32)
         self.mean_basket[idx] = np.exp(self.basket_mu[idx] + 0.5 * self.basket_sd[idx] ** 2)
 
+    @property
+    def segment_bounds(self) -> np.ndarray:
+        """Start of each segment's block of customer ids, and n at the end."""
+        return np.searchsorted(self.segment, np.arange(len(self.segment_names) + 1))
+
     def nbytes(self) -> int:
         """Bytes held by the population's arrays."""
         arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
@@ -110,9 +115,10 @@ def synthesise(scenario: Scenario, replicate: int, n: int | None = None, days: i
     def per_seg(values) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)[segment]
 
-    cum = np.cumsum([s.share for s in segs])
-    cum[-1] = 1.0
-    segment = np.searchsorted(cum, rng("segment").random(n), side="right").astype(np.int16)
+    # Segments are contiguous blocks of customer ids with exact sizes (largest remainder), so per-segment
+    # sums of whole columns are slice sums rather than scatter-adds.
+    sizes = segment_sizes([s.share for s in segs], n)
+    segment = np.repeat(np.arange(len(segs), dtype=np.int16), sizes)
 
     hh_cum = np.cumsum([s.household_size for s in segs], axis=1)
     household = (np.sum(rng("household").random(n)[:, None] >= hh_cum[segment], axis=1) + 1).clip(1, 5).astype(np.int8)
@@ -170,6 +176,15 @@ def synthesise(scenario: Scenario, replicate: int, n: int | None = None, days: i
         last_event_day=np.full(n, -1, np.int32), events=events,
         segment_base_mu=base_mu, segment_elasticity=elasticity,
     )
+
+
+def segment_sizes(shares: list[float], n: int) -> np.ndarray:
+    """Customers per segment: shares of n rounded by largest remainder (sizes sum to n)."""
+    exact = np.asarray(shares, float) / sum(shares) * n
+    sizes = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - sizes), kind="stable")
+    sizes[order[: n - sizes.sum()]] += 1
+    return sizes
 
 
 def _draw_life_events(scenario, segment, replicate, n, days, rng) -> LifeEventSchedule:

@@ -30,7 +30,7 @@ def replicate_seed(seed: int, replicate: int) -> np.random.SeedSequence:
 
 def _generator(seed: int, replicate: int, group: int, stream: int) -> np.random.Generator:
     seq = np.random.SeedSequence(entropy=seed, spawn_key=(replicate, group, stream))
-    return np.random.Generator(np.random.PCG64(seq))
+    return np.random.Generator(np.random.PCG64DXSM(seq))
 
 
 def population_rng(seed: int, replicate: int, name: str) -> np.random.Generator:
@@ -40,11 +40,15 @@ def population_rng(seed: int, replicate: int, name: str) -> np.random.Generator:
 
 @dataclass
 class DailyDraws:
-    """One day's uniforms (float32 in [0, 1)) and normals, one per customer per stream."""
+    """One day's uniforms (float32 in [0, 1)), one per customer per stream.
+
+    Uniforms are cheap to draw for everyone; where a decision needs another distribution it
+    transforms the uniforms of the customers concerned (e.g. lognormal baskets by inverse CDF).
+    """
 
     need: np.ndarray
     choice: np.ndarray
-    basket_value: np.ndarray  # standard normal
+    basket_value: np.ndarray
     basket_category: np.ndarray
     basket_brand: np.ndarray
     hour: np.ndarray
@@ -70,8 +74,5 @@ class Streams:
         n = self.n
         out = {}
         for name, gen in self._gens.items():
-            if name == "basket_value":
-                out[name] = gen.standard_normal(n, dtype=np.float32)
-            else:
-                out[name] = gen.random(n, dtype=np.float32)
+            out[name] = gen.random(n, dtype=np.float32)
         return DailyDraws(**out)

@@ -39,6 +39,10 @@ class Rules:
     margin: np.ndarray             # (7,) gross margin rates
 
     @property
+    def has_category_multipliers(self) -> bool:
+        return bool((self.cat_mult != 1).any())
+
+    @property
     def has_points(self) -> bool:
         return self.scheme.points is not None
 
