@@ -137,6 +137,7 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
         add -= b.friction_weight * friction_share(pop, mem, rules, sub)
         u[m] += add
     here = draws.choice[idx] < sigmoid(u)
+    shop.needs[idx] += 1
     # Habit: an exponential memory of where needs went, with time constant habit_memory_days.
     alpha = 1.0 - np.exp(-1.0 / np.maximum(b.habit_memory_days * pop.need_rate[idx], 1.0))
     shop.habit[idx] += (alpha * (here - shop.habit[idx])).astype(np.float32)

@@ -331,14 +331,24 @@ class LoyaltyModel(mesa.Model):
             "est_own_label_share": est.own_label(self.priors.own),
             "est_basket_log_mu": est.log_basket(self.priors.log_basket),
             "insight_accuracy": mem.acc_mean, "life_event_detected_day": mem.detected_day,
+            "tenure_days": np.where(mem.member, self.day - mem.join_day, 0),
             "visits_scheme": sch.shop.visits, "spend_scheme": sch.shop.spend,
             "visits_counterfactual": cf.shop.visits, "spend_counterfactual": cf.shop.spend,
+            # Share of wallet, as the share of shopping trips brought here.
+            "trip_share_scheme": _share(sch.shop.visits, sch.shop.needs),
+            "trip_share_counterfactual": _share(cf.shop.visits, cf.shop.needs),
+            "lapsed_scheme": self.day - sch.shop.last_visit >= self.scenario.behaviour.lapse_days,
+            "lapsed_counterfactual": self.day - cf.shop.last_visit >= self.scenario.behaviour.lapse_days,
             "defected_scheme": ~sch.shop.alive, "defected_counterfactual": ~cf.shop.alive,
         })
         for k, cat in enumerate(CATEGORIES):
             df[f"share_{cat}"] = pop.categories[:, k]
             df[f"est_share_{cat}"] = mix[:, k]
         return df
+
+
+def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    return np.divide(part, whole, out=np.zeros(part.shape), where=whole > 0)
 
 
 def arm_margin(model: LoyaltyModel) -> np.ndarray:

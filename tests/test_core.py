@@ -244,3 +244,11 @@ def test_the_verdict_names_each_state_and_the_day_it_tips():
     assert "tips out of balance on day 30" in describe(v)
     never = verdict(_daily([(0.5, 1), (1.5, 1)]), period_days=10)
     assert never["tipping_day"] is None and "does not tip" in describe(never)
+
+
+def test_final_customer_state_is_consistent(rich):
+    c = rich.customers
+    assert ((c["trip_share_scheme"] >= 0) & (c["trip_share_scheme"] <= 1)).all()
+    assert (c.loc[c.member, "tenure_days"] >= 0).all() and (c.loc[~c.member, "tenure_days"] == 0).all()
+    # A customer who visited recently is not lapsed; visits never exceed needs.
+    assert (c["visits_scheme"] > 0).any() and (c.loc[c.visits_scheme == 0, "lapsed_scheme"]).all()
