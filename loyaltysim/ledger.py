@@ -29,6 +29,12 @@ class DayLedger:
             amounts = np.full(idx.size, float(amounts))
         self.values[INDEX[name]] += np.bincount(self.segment[idx], amounts, minlength=self.n_segments)
 
+    def add_columns(self, names: list[str], idx: np.ndarray, amounts: np.ndarray) -> None:
+        """Add a (len(idx), len(names)) matrix of per-customer amounts, one metric per column."""
+        seg = self.segment[idx]
+        for j, name in enumerate(names):
+            self.values[INDEX[name]] += np.bincount(seg, amounts[:, j], minlength=self.n_segments)
+
     def add_by_segment(self, name: str, per_segment: np.ndarray) -> None:
         self.values[INDEX[name]] += per_segment
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from loyaltysim.scenario.models import INSIGHT_DIMENSIONS
+from loyaltysim.scenario.models import CATEGORIES, INSIGHT_DIMENSIONS
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ RAW: tuple[Metric, ...] = (
     _M("sales", "money", "flow", "Basket value at list prices."),
     _M("revenue", "money", "flow", "What customers paid: sales less member-price and offer discounts."),
     _M("gross_margin", "money", "flow", "Gross margin at list prices, by category margin rates."),
+) + tuple(
+    _M(f"gross_margin_{c}", "money", "flow", f"Gross margin on {c.replace('_', ' ')} at list prices.")
+    for c in CATEGORIES
+) + (
     _M("customers", "customers", "stock", "Customers who have not left the retailer for good."),
     _M("active_customers", "customers", "stock", "Customers with a trip here within the lapse window."),
     _M("defections", "customers", "flow", "Customers who left the retailer for good."),

@@ -22,6 +22,7 @@ from loyaltysim.schemes.rules import compile_rules
 from loyaltysim.state import CONSENT_BIT, Arm, MemberState, ShopperState, nbytes
 
 ARMS = ("scheme", "counterfactual")
+MARGIN_BY_CATEGORY = [f"gross_margin_{c}" for c in CATEGORIES]
 
 
 @dataclass
@@ -187,7 +188,9 @@ class LoyaltyModel(mesa.Model):
         led.add("visits", t.idx, 1.0)
         led.add("sales", t.idx, t.value)
         led.add("revenue", t.idx, paid)
-        led.add("gross_margin", t.idx, t.value * (t.split @ arm_margin(self)))
+        margin = t.value[:, None] * t.split * arm_margin(self)
+        led.add("gross_margin", t.idx, margin.sum(axis=1))
+        led.add_columns(MARGIN_BY_CATEGORY, t.idx, margin)
         if not arm.has_scheme:
             return
         s, mem = arm.rules.scheme, arm.mem

@@ -252,3 +252,11 @@ def test_final_customer_state_is_consistent(rich):
     assert (c.loc[c.member, "tenure_days"] >= 0).all() and (c.loc[~c.member, "tenure_days"] == 0).all()
     # A customer who visited recently is not lapsed; visits never exceed needs.
     assert (c["visits_scheme"] > 0).any() and (c.loc[c.visits_scheme == 0, "lapsed_scheme"]).all()
+
+
+def test_gross_margin_by_category_adds_up(rich):
+    d = rich.daily
+    parts = d[[c for c in d.columns if c.startswith("gross_margin_")]].sum(axis=1)
+    np.testing.assert_allclose(parts, d["gross_margin"], rtol=1e-5, atol=1e-3)  # float32 baskets
+    s = d[d.arm == "scheme"]
+    assert s["gross_margin_fuel"].sum() < s["gross_margin_grocery"].sum()
