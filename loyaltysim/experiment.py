@@ -6,6 +6,7 @@ never on the scheme or on which other replicates ran, so results are the same ho
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from loyaltysim.errors import RunError
 from loyaltysim.ledger import verdict as judge
 from loyaltysim.metrics import DERIVED, RAW_NAMES, REGISTRY, add_derived
 from loyaltysim.model import LoyaltyModel
@@ -35,6 +37,37 @@ class SimulationResult:
     transactions: pd.DataFrame | None = None
     seeds: list[int] = field(default_factory=list)
     state_bytes: int = 0
+
+
+BYTES_PER_CUSTOMER = 1400
+"""Peak bytes per customer of one replicate: state (~430 B), the day's draws (14 x 4 B) and the
+temporaries of the daily phases and insight snapshots. Measured with the benchmark's peak memory."""
+BYTES_PER_ROW = 8 * 90
+"""Bytes per recorded (arm, day, segment) row of daily metrics, including the frame built at the end."""
+
+
+def memory_needed(scenario: Scenario) -> int:
+    """Estimated peak memory of simulating one replicate of ``scenario``, in bytes."""
+    segments = len(scenario.population.segments) + 1
+    rows = 3 * scenario.days * segments * scenario.replications
+    return scenario.customers * BYTES_PER_CUSTOMER + rows * BYTES_PER_ROW
+
+
+def memory_available() -> int | None:
+    """Memory available to this process now, in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_resources(scenario: Scenario) -> None:
+    """Refuse a run that cannot fit in memory, before allocating anything."""
+    need, have = memory_needed(scenario), memory_available()
+    if have is not None and need > have:
+        fit = max(1, int((have - (need - scenario.customers * BYTES_PER_CUSTOMER)) // BYTES_PER_CUSTOMER))
+        raise RunError(f"customers: {scenario.customers:,} customers need about {need / 2**30:.1f} GiB but "
+                       f"{have / 2**30:.1f} GiB is available (use at most about {fit:,} customers, or fewer days)")
 
 
 def run_replicate(scenario: Scenario, replicate: int, *, transactions: bool = False,
@@ -135,6 +168,7 @@ def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, replic
                                  ("customers", customers), ("days", days)) if v is not None}
     if changes:
         scenario = Scenario.model_validate({**scenario.model_dump(by_alias=True), **changes})
+    check_resources(scenario)
     parts = [run_replicate(scenario, r, transactions=transactions, progress=progress)
              for r in range(scenario.replications)]
     return assemble(scenario, parts)

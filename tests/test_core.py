@@ -260,3 +260,13 @@ def test_gross_margin_by_category_adds_up(rich):
     np.testing.assert_allclose(parts, d["gross_margin"], rtol=1e-5, atol=1e-3)  # float32 baskets
     s = d[d.arm == "scheme"]
     assert s["gross_margin_fuel"].sum() < s["gross_margin_grocery"].sum()
+
+
+def test_a_run_too_big_for_memory_is_refused_before_it_starts(monkeypatch):
+    import loyaltysim.experiment as ex
+    from loyaltysim import RunError
+    monkeypatch.setattr(ex, "memory_available", lambda: 2 * 2**30)
+    with pytest.raises(RunError, match=r"customers: 5,000,000 customers need about [\d.]+ GiB but 2.0 GiB"):
+        simulate(scenario(customers=5_000_000, days=10, replications=1))
+    # A run that fits goes ahead.
+    assert simulate(scenario(customers=200, days=5, replications=1)).daily.shape[0] > 0
