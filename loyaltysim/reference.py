@@ -1,0 +1,502 @@
+"""A per-agent reference model: the core daily rules written in idiomatic Mesa, one agent per customer.
+
+It exists twice over: as a statistical oracle for the vectorised :class:`~loyaltysim.model.LoyaltyModel`
+(same customers, same rules, its own random numbers, so the two agree in distribution, not draw for
+draw) and as the speed baseline of the benchmark. It is not part of the product: runs use LoyaltyModel.
+
+It implements a simple points scheme only: points per unit of linked spend, one voucher reward,
+automatic redemption at the threshold, optional age expiry; joining by expected value, card
+presentation, satisfaction, leaving, consent withdrawal, referrals and defection. Life events, tiers,
+stamps, member prices, offers, paid membership, promotions, partner points, category multipliers,
+extra data sources and mid-run changes are not implemented; :func:`reference_scenario` strips them
+from a scenario and :func:`check_supported` refuses a scenario that still has them.
+
+Each customer's day follows the order of ``LoyaltyModel.step()``: a need arises (more often close to a
+reward), the customer chooses this retailer or the competition (binary logit; habit updates), draws a
+lognormal basket, presents the card (or not), earns, redeems, expires, pays privacy; then, weekly,
+updates satisfaction; may leave the scheme, withdraw consent, refer, join, or defect.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from loyaltysim.population import Population, synthesise
+from loyaltysim.scenario.models import LIFE_EVENTS, WEEKDAYS, Scenario
+from loyaltysim.schemes.enrolment import (
+    CONSENT_WITHDRAWAL_PER_YEAR, REFERRAL_CONVERSION, SATISFACTION_EVERY_DAYS, VALUE_SCALE,
+)
+from loyaltysim.schemes.rules import EXPIRY_BUCKETS
+
+__all__ = ["Customer", "ReferenceModel", "check_supported", "reference_scenario"]
+
+DAILY_COLUMNS = ("visits", "sales", "linked_sales", "points_issued", "points_redeemed", "points_expired",
+                 "joins", "members")
+"""Per-day totals the reference records (same names and units as the metric registry)."""
+
+
+def _sigmoid(x: float) -> float:
+    # Same clip as behaviour.sigmoid.
+    return 1.0 / (1.0 + math.exp(-min(max(x, -60.0), 60.0)))
+
+
+# ---------------------------------------------------------------- what the reference implements
+
+def check_supported(scenario: Scenario) -> None:
+    """Raise ValueError (one line) if the scenario uses a mechanic the reference does not implement."""
+    s = scenario.scheme
+    problems = []
+    if s.points is None:
+        problems.append("scheme.points is required")
+    else:
+        p = s.points
+        if len(p.rewards) != 1 or p.rewards[0].kind != "voucher":
+            problems.append("scheme.points.rewards must be exactly one voucher")
+        if p.redemption.mode != "auto":
+            problems.append("scheme.points.redemption.mode must be 'auto'")
+        if any(m != 1.0 for m in p.category_multipliers.values()):
+            problems.append("scheme.points.category_multipliers are not implemented")
+        if p.promotions:
+            problems.append("scheme.points.promotions are not implemented")
+        if p.partner_points_per_year > 0:
+            problems.append("scheme.points.partner_points_per_year is not implemented")
+    for name in ("stamps", "tiers", "member_pricing", "offers", "membership"):
+        if getattr(s, name) is not None:
+            problems.append(f"scheme.{name} is not implemented")
+    if s.expiry is not None and s.expiry.inactivity_days is not None:
+        problems.append("scheme.expiry.inactivity_days is not implemented")
+    if list(s.data.requested) != ["transactions"]:
+        problems.append("scheme.data.requested must be ['transactions']")
+    if any(getattr(seg.life_events, e) > 0 for seg in scenario.population.segments for e in LIFE_EVENTS):
+        problems.append("life events are not implemented (set every segment's life_events to 0)")
+    if scenario.changes:
+        problems.append("changes are not implemented")
+    if problems:
+        raise ValueError("the reference model cannot run this scenario: " + "; ".join(problems))
+
+
+def reference_scenario(scenario: Scenario) -> Scenario:
+    """The scenario reduced to what the reference implements (the same customers and core rules).
+
+    Keeps the population (without life events), behaviour, competition, enrolment, goal gradient,
+    earn rate, the first voucher reward and age expiry; drops every other mechanic.
+    """
+    data = scenario.model_dump(by_alias=True, exclude={"schema_"})
+    sch = data["scheme"]
+    pts = sch["points"]
+    if pts is None:
+        raise ValueError("the reference model needs a points scheme (scheme.points)")
+    vouchers = [r for r in pts["rewards"] if r["kind"] == "voucher"]
+    if not vouchers:
+        raise ValueError("the reference model needs a voucher reward in scheme.points.rewards")
+    pts.update(rewards=vouchers[:1], category_multipliers={}, promotions=[], partner_points_per_year=0.0,
+               redemption={**pts["redemption"], "mode": "auto"})
+    for name in ("stamps", "tiers", "member_pricing", "offers", "membership"):
+        sch[name] = None
+    if sch["expiry"] is not None:
+        sch["expiry"]["inactivity_days"] = None
+        if sch["expiry"]["age_days"] is None:
+            sch["expiry"] = None
+    sch["data"].update(requested=["transactions"], required=["transactions"])
+    for seg in data["population"]["segments"]:
+        seg["life_events"] = {e: 0.0 for e in LIFE_EVENTS}
+    data["changes"] = []
+    out = Scenario.model_validate(data)
+    check_supported(out)
+    return out
+
+
+@dataclass(frozen=True)
+class Params:
+    """The scenario's constants as plain floats, read by every agent every day."""
+
+    habit_weight: float
+    satisfaction_weight: float
+    price_weight: float
+    reward_weight: float
+    friction_weight: float
+    habit_memory_days: float
+    comp_price_advantage: float
+    comp_reward_rate: float
+    earn_per_unit: float
+    reward_points: float
+    reward_face: float
+    reward_perceived: float
+    value_per_point: float      # perceived value of one point
+    gg_strength: float
+    gg_curvature: float
+    gg_acceleration: float
+    card_presentation: float
+    friction_per_visit: float
+    join_logit: float | None    # logit of the neutral join rate (None: nobody joins at the till)
+    value_sensitivity: float
+    privacy_per_year: float     # yearly privacy cost of sharing transactions, fully concerned
+    leave_daily: float          # daily leaving chance of a fully dissatisfied member
+    referral_daily: float       # daily referrals of a fully satisfied, fully belonging-motivated member
+    satisfaction_alpha: float   # weekly smoothing of value and spend
+    expected_share: float
+    bucket_days: int            # days per expiry period (0: no expiry)
+
+    @classmethod
+    def of(cls, sc: Scenario) -> "Params":
+        b, s = sc.behaviour, sc.scheme
+        en, gg = s.enrolment, s.goal_gradient
+        reward = s.points.rewards[0]
+        perceived = reward.face_value * reward.perceived_ratio
+        if s.expiry is not None and s.expiry.age_days:
+            bucket_days = max(1, math.ceil(s.expiry.age_days / EXPIRY_BUCKETS))
+        else:
+            bucket_days = 0
+        rate = en.join_rate_per_visit
+        return cls(
+            habit_weight=b.habit_weight, satisfaction_weight=b.satisfaction_weight,
+            price_weight=b.price_weight, reward_weight=b.reward_weight, friction_weight=b.friction_weight,
+            habit_memory_days=b.habit_memory_days, comp_price_advantage=sc.competition.price_advantage,
+            comp_reward_rate=sc.competition.reward_rate, earn_per_unit=s.points.earn_per_unit,
+            reward_points=reward.points, reward_face=reward.face_value, reward_perceived=perceived,
+            value_per_point=perceived / reward.points, gg_strength=gg.strength, gg_curvature=gg.curvature,
+            gg_acceleration=gg.acceleration, card_presentation=en.card_presentation,
+            friction_per_visit=en.friction_per_visit,
+            join_logit=math.log(rate / max(1 - rate, 1e-12)) if rate > 0 else None,
+            value_sensitivity=en.value_sensitivity,
+            privacy_per_year=s.data.privacy_cost_per_year.get("transactions", 0.0),
+            leave_daily=1.0 - (1.0 - en.leave_rate_per_year) ** (1 / 365),
+            referral_daily=en.referral_rate_per_year / 365,
+            satisfaction_alpha=1.0 - math.exp(-SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days),
+            expected_share=max(b.expected_value_share, 1e-4), bucket_days=bucket_days,
+        )
+
+
+# ---------------------------------------------------------------- the agent
+
+class Customer(mesa.Agent):
+    """One customer: hidden attributes (from the shared population) and their state in one arm."""
+
+    def __init__(self, model: "ReferenceModel", customer_id: int, attrs: dict) -> None:
+        super().__init__(model)
+        self.customer_id = customer_id
+        # Hidden true attributes (plain floats).
+        self.need_rate: float = attrs["need_rate"]
+        self.weekday_weight: list[float] = attrs["weekday"]
+        self.basket_mu: float = attrs["basket_mu"]
+        self.basket_sd: float = attrs["basket_sd"]
+        self.mean_basket = math.exp(self.basket_mu + 0.5 * self.basket_sd ** 2)
+        self.preference: float = attrs["preference"]
+        self.outcome: float = attrs["outcome"]
+        self.reward_seeking: float = attrs["reward_seeking"]
+        self.belonging: float = attrs["belonging"]
+        self.privacy: float = attrs["privacy"]
+        self.time_poor: bool = attrs["time_poor"]
+        self.defect_rate: float = attrs["defect_rate"]
+        p = model.params
+        # Derived constants of this customer.
+        self.habit_alpha = 1.0 - math.exp(-1.0 / max(p.habit_memory_days * self.need_rate, 1.0))
+        # Time-poor customers feel friction fully, others a fifth; more if experience-driven.
+        friction_weight = (1.0 if self.time_poor else 0.2) * (0.5 + attrs["experience"])
+        self.effort = p.friction_per_visit * friction_weight          # money per linked trip
+        self.friction_share = self.effort / self.mean_basket
+        self.reward_rate = p.earn_per_unit * p.value_per_point        # perceived value per unit spent
+        self.reward_scale = min(p.reward_perceived / self.mean_basket, 1.0)
+        self.utility_base = (self.preference - p.price_weight * self.outcome * p.comp_price_advantage
+                             - p.reward_weight * self.reward_seeking * p.comp_reward_rate)
+        self.member_utility = (p.reward_weight * self.reward_seeking * self.reward_rate
+                               - p.friction_weight * self.friction_share)
+        self.present_p = p.card_presentation * (1.0 - 0.5 * min(self.friction_share * 20.0, 1.0) * self.time_poor)
+        # State, as LoyaltyModel starts it.
+        self.alive = True
+        self.habit = 1.0 / (1.0 + math.exp(-self.preference))  # steady state of the no-scheme choice
+        self.satisfaction = 0.5
+        self.visits = 0
+        self.spend = 0.0
+        self.spend_week = 0.0
+        self.member = False
+        self.ever_member = False
+        self.consent = False
+        self.points = 0
+        self.lots: dict[int, int] = {}   # expiry period -> points earned in it (oldest first)
+        self.vouchers = 0.0
+        self.net_value = 0.0
+        self.value_ema = 0.0
+        self.spend_ema = 0.0
+        self.points_issued = 0
+        self.points_redeemed = 0
+        self.points_expired = 0
+        self.linked_sales = 0.0
+
+    # ------------------------------------------------------------ the day
+
+    def step(self) -> None:
+        """One day of this customer, in LoyaltyModel's order (see the module docstring)."""
+        if not self.alive:
+            return
+        m = self.model
+        rng = m.rng
+        p = m.params
+        scheme = m.with_scheme
+        member = self.member
+        # 2. A need arises, more often for members close to a reward (goal-gradient acceleration).
+        p_need = self.need_rate * self.weekday_weight[m.weekday]
+        if member and p.gg_acceleration > 0:
+            p_need *= 1.0 + p.gg_acceleration * self.reward_seeking * self.pull()
+        shopped = False
+        if rng.random() < p_need:
+            shopped = self.choose(p, rng)
+        if shopped:
+            self.shop(p, rng)
+        if scheme and self.member:
+            self.settle(p)
+        if scheme:
+            self.update(p, rng, shopped)
+        # Defection: leaving the retailer for good, less likely the more satisfied.
+        if rng.random() < self.defect_rate * math.exp(-2.0 * (self.satisfaction - 0.5)):
+            self.alive = False
+            if self.member:
+                self.leave()
+
+    def progress(self) -> float:
+        """Progress (0-1) toward the reward (0 for non-members)."""
+        if not self.member:
+            return 0.0
+        return min(self.points / self.model.params.reward_points, 1.0)
+
+    def pull(self) -> float:
+        """Goal-gradient pull: progress ** curvature, scaled by the reward's worth against a basket."""
+        return self.progress() ** self.model.params.gg_curvature * self.reward_scale
+
+    def choose(self, p: Params, rng: np.random.Generator) -> bool:
+        """3. This retailer or the competition (binary logit); habit remembers the answer."""
+        u = (self.utility_base + p.habit_weight * self.habit
+             + p.satisfaction_weight * 2.0 * (self.satisfaction - 0.5))
+        if self.member:
+            u += (self.member_utility + p.gg_strength * self.reward_seeking * self.pull()
+                  + p.price_weight * self.outcome * min(self.vouchers / self.mean_basket, 1.0))
+        here = rng.random() < _sigmoid(u)
+        self.habit += self.habit_alpha * (here - self.habit)
+        return here
+
+    def shop(self, p: Params, rng: np.random.Generator) -> None:
+        """4-6. Basket, card, points: a trip here."""
+        m = self.model
+        value = math.exp(self.basket_mu + self.basket_sd * rng.standard_normal())
+        self.visits += 1
+        self.spend += value
+        m.tally["visits"] += 1
+        m.tally["sales"] += value
+        if not m.with_scheme:
+            return
+        self.spend_week += value
+        if not self.member:
+            return
+        linked = rng.random() < self.present_p
+        self.vouchers = 0.0  # vouchers are spent on the next trip
+        if not linked:
+            return
+        self.net_value -= self.effort
+        pts = math.floor(value * p.earn_per_unit + 1e-6)
+        self.points += pts
+        if p.bucket_days and pts:
+            period = m.day // p.bucket_days
+            self.lots[period] = self.lots.get(period, 0) + pts
+        self.points_issued += pts
+        self.linked_sales += value
+        m.tally["linked_sales"] += value
+        m.tally["points_issued"] += pts
+
+    def settle(self, p: Params) -> None:
+        """6. Automatic redemption at the threshold, age expiry, the day's privacy cost."""
+        m = self.model
+        if self.points >= p.reward_points:
+            count = math.floor(self.points / p.reward_points)
+            spent = int(count * p.reward_points)
+            self.take(spent)
+            self.vouchers += count * p.reward_face
+            self.net_value += count * p.reward_perceived
+            self.points_redeemed += spent
+            m.tally["points_redeemed"] += spent
+        if m.expire_through is not None and self.lots:
+            for period in [k for k in self.lots if k <= m.expire_through]:
+                old = self.lots.pop(period)
+                self.points -= old
+                self.points_expired += old
+                m.tally["points_expired"] += old
+        if self.consent:
+            self.net_value -= self.privacy * p.privacy_per_year / 365
+
+    def take(self, amount: int) -> None:
+        """Remove points, oldest earning period first."""
+        self.points -= amount
+        for period in list(self.lots):
+            if amount <= 0:
+                break
+            used = min(amount, self.lots[period])
+            amount -= used
+            if used == self.lots[period]:
+                del self.lots[period]
+            else:
+                self.lots[period] -= used
+
+    def update(self, p: Params, rng: np.random.Generator, shopped: bool) -> None:
+        """8. Weekly satisfaction; leave, withdraw consent, refer; join."""
+        m = self.model
+        if m.satisfaction_day:
+            if self.member:
+                a = p.satisfaction_alpha
+                self.value_ema += a * (self.net_value / SATISFACTION_EVERY_DAYS - self.value_ema)
+                self.spend_ema += a * (self.spend_week / SATISFACTION_EVERY_DAYS - self.spend_ema)
+                share = self.value_ema / max(self.spend_ema, 0.05)
+                self.satisfaction = _sigmoid(2.0 * (share - p.expected_share) / p.expected_share)
+            self.net_value = 0.0
+            self.spend_week = 0.0
+        if self.member:
+            if rng.random() < p.leave_daily * (1.0 - self.satisfaction):
+                self.leave()
+            elif self.consent and rng.random() < (CONSENT_WITHDRAWAL_PER_YEAR / 365 * self.privacy
+                                                  * (1.0 - self.satisfaction)):
+                self.consent = False
+            if self.member and rng.random() < p.referral_daily * self.satisfaction * self.belonging:
+                m.referrals_today += 1
+        if not self.member and (shopped or m.referral_p > 0):
+            chance = 0.0
+            if shopped and p.join_logit is not None:
+                chance = _sigmoid(p.join_logit + p.value_sensitivity * self.expected_value(p) / VALUE_SCALE)
+            chance = max(chance, m.referral_p)
+            if rng.random() < chance:
+                self.enrol()
+
+    def expected_value(self, p: Params) -> float:
+        """Expected yearly net value of joining, in money: rewards on expected spend less effort and privacy."""
+        trips = self.need_rate * 365 * self.habit
+        gain = trips * self.mean_basket * self.reward_rate
+        cost = trips * self.effort + self.privacy * p.privacy_per_year
+        return gain - cost
+
+    def enrol(self) -> None:
+        """Join the scheme, consenting to what it requires (transactions)."""
+        self.member = True
+        self.ever_member = True
+        self.consent = True
+        self.value_ema = 0.0
+        self.spend_ema = 0.0
+        self.model.members += 1
+        self.model.tally["joins"] += 1
+
+    def leave(self) -> None:
+        """Leave the scheme: points forfeited, vouchers lost, satisfaction back to neutral."""
+        self.points_expired += self.points
+        self.model.tally["points_expired"] += self.points
+        self.points = 0
+        self.lots.clear()
+        self.member = False
+        self.consent = False
+        self.vouchers = 0.0
+        self.satisfaction = 0.5
+        self.model.members -= 1
+
+
+# ---------------------------------------------------------------- the model
+
+class ReferenceModel(mesa.Model):
+    """One arm of a scenario with one :class:`Customer` agent per customer.
+
+    ``with_scheme=False`` runs the no-scheme counterfactual. The population is the vectorised model's
+    (``synthesise(scenario, replicate)``); decisions draw from the model's own numpy Generator.
+    """
+
+    def __init__(self, scenario: Scenario, replicate: int = 0, *, with_scheme: bool = True,
+                 seed: int | None = None, population: Population | None = None) -> None:
+        check_supported(scenario)
+        if seed is None:
+            # Independent of LoyaltyModel's streams: a spawn key those never use.
+            seq = np.random.SeedSequence(entropy=scenario.seed, spawn_key=(replicate, 1000, int(with_scheme)))
+            seed = int(seq.generate_state(1)[0])
+        super().__init__(rng=seed)
+        self.spec = scenario  # not `scenario`: Mesa >= 3.4 owns that attribute
+        self.replicate = replicate
+        self.with_scheme = with_scheme
+        self.params = Params.of(scenario)
+        self.day = 0
+        self.members = 0
+        self.referrals_today = 0
+        self.referral_p = 0.0
+        self.satisfaction_day = False
+        self.expire_through: int | None = None
+        self.tally = dict.fromkeys(DAILY_COLUMNS, 0.0)
+        self._start_weekday = WEEKDAYS.index(scenario.start_weekday)
+        pop = synthesise(scenario, replicate) if population is None else population
+        self.n = pop.n
+        columns = {
+            "need_rate": pop.need_rate, "weekday": pop.weekday, "basket_mu": pop.basket_mu,
+            "basket_sd": pop.basket_sd, "preference": pop.preference, "outcome": pop.outcome,
+            "experience": pop.experience, "reward_seeking": pop.reward_seeking, "belonging": pop.belonging,
+            "privacy": pop.privacy, "time_poor": pop.time_poor, "defect_rate": pop.defect_rate,
+        }
+        lists = {k: np.asarray(v).tolist() for k, v in columns.items()}
+        self.customers_by_id = [Customer(self, i, {k: v[i] for k, v in lists.items()}) for i in range(pop.n)]
+        share = scenario.scheme.enrolment.initial_members
+        if with_scheme and share > 0:
+            for c in self.customers_by_id:
+                if self.rng.random() < share:
+                    c.enrol()
+            self.tally["joins"] = 0.0  # day-0 members are a starting stock, not joins
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: (lambda m, k=name: m.tally[k]) for name in DAILY_COLUMNS})
+
+    @property
+    def weekday(self) -> int:
+        """Weekday index (0 = Monday) of the current day."""
+        return (self._start_weekday + self.day) % 7
+
+    def step(self) -> None:
+        """One day: set the day's shared facts, let every customer live it, record the totals."""
+        p, day = self.params, self.day
+        for k in self.tally:
+            self.tally[k] = 0.0
+        # Referrals made yesterday bring in members today, spread over the non-members.
+        nonmembers = sum(1 for c in self.customers_by_id if c.alive and not c.member) if self.referrals_today else 0
+        self.referral_p = min(1.0, REFERRAL_CONVERSION * self.referrals_today / max(nonmembers, 1)) \
+            if self.referrals_today else 0.0
+        self.referrals_today = 0
+        self.satisfaction_day = day % SATISFACTION_EVERY_DAYS == SATISFACTION_EVERY_DAYS - 1
+        # At each expiry-period boundary, points earned more than EXPIRY_BUCKETS periods ago expire.
+        if p.bucket_days and day > 0 and day % p.bucket_days == 0:
+            self.expire_through = day // p.bucket_days - EXPIRY_BUCKETS - 1
+        else:
+            self.expire_through = None
+        self.agents.shuffle_do("step")
+        self.tally["members"] = self.members
+        self.datacollector.collect(self)
+        self.day += 1
+
+    def run(self) -> "ReferenceModel":
+        """Run every day of the scenario."""
+        while self.day < self.spec.days:
+            self.step()
+        return self
+
+    def daily(self) -> pd.DataFrame:
+        """Per-day totals: day and the :data:`DAILY_COLUMNS`."""
+        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        df.insert(0, "day", np.arange(len(df)))
+        return df
+
+    def customers(self) -> pd.DataFrame:
+        """Per-customer totals over the run, in customer order."""
+        cs = self.customers_by_id
+        return pd.DataFrame({
+            "customer_id": [c.customer_id for c in cs],
+            "visits": [c.visits for c in cs],
+            "spend": [c.spend for c in cs],
+            "member": [c.member for c in cs],
+            "ever_member": [c.ever_member for c in cs],
+            "points": [c.points for c in cs],
+            "points_issued": [c.points_issued for c in cs],
+            "points_redeemed": [c.points_redeemed for c in cs],
+            "points_expired": [c.points_expired for c in cs],
+            "linked_sales": [c.linked_sales for c in cs],
+            "alive": [c.alive for c in cs],
+        })
