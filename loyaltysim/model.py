@@ -49,8 +49,10 @@ class LoyaltyModel(mesa.Model):
     """
 
     def __init__(self, scenario: Scenario, replicate: int = 0, *, record_transactions: bool = False) -> None:
-        super().__init__(seed=scenario.seed)
-        self.scenario = scenario
+        super().__init__(rng=scenario.seed)  # mesa's own generator; the model draws from self.streams
+        # The scenario in force today (a scheduled change replaces it). Not named "scenario":
+        # mesa.Model (3.5) owns that name for its own scenario objects.
+        self.spec: Scenario = scenario
         self.replicate = replicate
         self.day = 0
         self.population: Population = synthesise(scenario, replicate)
@@ -73,7 +75,7 @@ class LoyaltyModel(mesa.Model):
         arm = Arm(name=name, shop=ShopperState.new(pop.n, pop.preference),
                   ledger=DayLedger(pop.segment, self.n_segments))
         if name == "scheme":
-            arm.rules = compile_rules(self.scenario)
+            arm.rules = compile_rules(self.spec)
             arm.mem = MemberState.new(pop.n, arm.rules.n_buckets)
             arm.net_value = np.zeros(pop.n, np.float32)
             arm.spend_week = np.zeros(pop.n, np.float32)
@@ -82,9 +84,9 @@ class LoyaltyModel(mesa.Model):
 
     def _initial_members(self) -> None:
         arm = self.arms[0]
-        share = self.scenario.scheme.enrolment.initial_members
+        share = self.spec.scheme.enrolment.initial_members
         if share > 0:
-            u = population_rng(self.scenario.seed, self.replicate, "membership_start").random(self.population.n)
+            u = population_rng(self.spec.seed, self.replicate, "membership_start").random(self.population.n)
             enrolment.enrol(self.population, arm, np.flatnonzero(u < share), 0)
             arm.ledger.reset()  # day-0 members are a starting stock, not day-0 joins or fees
 
@@ -135,10 +137,10 @@ class LoyaltyModel(mesa.Model):
         change = self._changes.get(day)
         if change is None:
             return
-        self.scenario = apply_change(self.scenario, change.set)
+        self.spec = apply_change(self.spec, change.set)
         arm = self.arms[0]
         old = arm.rules
-        arm.rules = rules = compile_rules(self.scenario)
+        arm.rules = rules = compile_rules(self.spec)
         mem = arm.mem
         if rules.n_buckets != old.n_buckets:
             # Expiry switched on or re-timed: current balances start ageing today.
@@ -154,7 +156,7 @@ class LoyaltyModel(mesa.Model):
         return behaviour.needs(self.population, arm.shop, arm.mem, arm.rules, draws, self.weekday)
 
     def _choose(self, arm: Arm, draws: DailyDraws, need: np.ndarray) -> np.ndarray:
-        return behaviour.choose_store(self.scenario, self.population, arm.shop, arm.mem, arm.rules,
+        return behaviour.choose_store(self.spec, self.population, arm.shop, arm.mem, arm.rules,
                                       draws, need, self.day)
 
     def _baskets(self, arm: Arm, draws: DailyDraws, idx: np.ndarray) -> Trips:
@@ -211,12 +213,12 @@ class LoyaltyModel(mesa.Model):
             tiers.qualify(arm, li, lv)
             tiers.review(arm, day)
             tiers.perks(arm, pop, members)
-        enrolment.daily_member_flows(self.scenario, pop, arm, members, day)
+        enrolment.daily_member_flows(self.spec, pop, arm, members, day)
 
     def _learn(self, arm: Arm, t: Trips, events: np.ndarray) -> None:
         if not arm.has_scheme:
             return
-        sc, pop, day = self.scenario, self.population, self.day
+        sc, pop, day = self.spec, self.population, self.day
         insight.on_life_events(arm, events)
         lk = t.linked
         insight.learn(sc, pop, arm, t.idx[lk], t.value[lk], t.split[lk], t.own[lk], t.band[lk], self.weekday, day)
@@ -229,7 +231,7 @@ class LoyaltyModel(mesa.Model):
             pricing.send_offers(arm, day, insight.believed_mix(sc, pop, arm, self.priors))
 
     def _update_customers(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
-        sc, pop, day = self.scenario, self.population, self.day
+        sc, pop, day = self.spec, self.population, self.day
         shop = arm.shop
         if arm.has_scheme:
             enrolment.update_satisfaction(sc, arm, day)
@@ -255,7 +257,7 @@ class LoyaltyModel(mesa.Model):
         led, shop, day = arm.ledger, arm.shop, self.day
         seg_sum = self._by_segment
         led.set_by_segment("customers", seg_sum(shop.alive))
-        active = shop.alive & (day - shop.last_visit < self.scenario.behaviour.lapse_days)
+        active = shop.alive & (day - shop.last_visit < self.spec.behaviour.lapse_days)
         led.set_by_segment("active_customers", seg_sum(active))
         if arm.has_scheme:
             mem = arm.mem
@@ -282,7 +284,7 @@ class LoyaltyModel(mesa.Model):
 
     def run(self, progress=None) -> "LoyaltyModel":
         """Run every day of the scenario; ``progress(days_done)`` is called after each day."""
-        while self.day < self.scenario.days:
+        while self.day < self.spec.days:
             self.step()
             if progress is not None:
                 progress(1)
@@ -315,7 +317,7 @@ class LoyaltyModel(mesa.Model):
         sch, cf = self.arms
         mem = sch.mem
         idx = np.arange(pop.n)
-        est = insight.Estimator(self.scenario, pop, sch, idx, max(self.day - 1, 0))
+        est = insight.Estimator(self.spec, pop, sch, idx, max(self.day - 1, 0))
         mix = est.mix(self.priors.mix)
         df = pd.DataFrame({
             "customer_id": idx,
@@ -340,8 +342,8 @@ class LoyaltyModel(mesa.Model):
             # Share of wallet, as the share of shopping trips brought here.
             "trip_share_scheme": _share(sch.shop.visits, sch.shop.needs),
             "trip_share_counterfactual": _share(cf.shop.visits, cf.shop.needs),
-            "lapsed_scheme": self.day - sch.shop.last_visit >= self.scenario.behaviour.lapse_days,
-            "lapsed_counterfactual": self.day - cf.shop.last_visit >= self.scenario.behaviour.lapse_days,
+            "lapsed_scheme": self.day - sch.shop.last_visit >= self.spec.behaviour.lapse_days,
+            "lapsed_counterfactual": self.day - cf.shop.last_visit >= self.spec.behaviour.lapse_days,
             "defected_scheme": ~sch.shop.alive, "defected_counterfactual": ~cf.shop.alive,
         })
         for k, cat in enumerate(CATEGORIES):
@@ -356,4 +358,4 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
 
 def arm_margin(model: LoyaltyModel) -> np.ndarray:
     """Gross margin rates by category, as the scenario has them today."""
-    return np.asarray(model.scenario.business.margin, np.float32)
+    return np.asarray(model.spec.business.margin, np.float32)

@@ -203,17 +203,17 @@ def test_insight_rises_with_linked_observations():
 def test_insight_falls_when_consent_is_withdrawn_and_decays_when_data_stops():
     m = _model(120)
     arm = m.arms[0]
-    snapshot(m.scenario, m.population, arm, m.priors, m.day)
+    snapshot(m.spec, m.population, arm, m.priors, m.day)
     before = arm.insight.copy()
     members = np.flatnonzero(arm.mem.member)
     half = members[: members.size // 2]
     arm.mem.consent[half] = 0
     arm.mem.forget(half)
-    snapshot(m.scenario, m.population, arm, m.priors, m.day)
+    snapshot(m.spec, m.population, arm, m.priors, m.day)
     after = arm.insight.copy()
     assert (after[:7, 0] < 0.75 * before[:7, 0]).all()
     # No new data for two half-lives: confidence in what is known fades.
-    snapshot(m.scenario, m.population, arm, m.priors, m.day + 360)
+    snapshot(m.spec, m.population, arm, m.priors, m.day + 360)
     assert (arm.insight[:4, 0] < after[:4, 0]).all()
 
 
