@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from loyaltysim.errors import RunError
+from loyaltysim.executors import Executor, SerialExecutor
 from loyaltysim.ledger import verdict as judge
 from loyaltysim.metrics import DERIVED, RAW_NAMES, REGISTRY, add_derived
 from loyaltysim.model import LoyaltyModel
@@ -157,10 +158,12 @@ def summarise(daily: pd.DataFrame, currency: str = "GBP") -> pd.DataFrame:
 
 def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, replications: int | None = None,
              customers: int | None = None, days: int | None = None, overrides: list[str] | None = None,
-             transactions: bool = False, progress: Callable[[int], Any] | None = None) -> SimulationResult:
+             transactions: bool = False, progress: Callable[[int], Any] | None = None,
+             executor: Executor | None = None) -> SimulationResult:
     """Simulate a scenario (a Scenario or a YAML path): every replicate with its counterfactual.
 
-    Keyword arguments override the scenario's own values. ``progress(n)`` is called as days complete.
+    Keyword arguments override the scenario's own values. ``progress(n)`` is called as days complete
+    (serially) or as replicates complete (with another ``executor``, n = days per replicate).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, overrides)
@@ -169,9 +172,18 @@ def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, replic
     if changes:
         scenario = Scenario.model_validate({**scenario.model_dump(by_alias=True), **changes})
     check_resources(scenario)
-    parts = [run_replicate(scenario, r, transactions=transactions, progress=progress)
-             for r in range(scenario.replications)]
+    units = [(scenario, r, transactions) for r in range(scenario.replications)]
+    if executor is None or isinstance(executor, SerialExecutor):
+        parts = [run_replicate(sc, r, transactions=tx, progress=progress) for sc, r, tx in units]
+    else:
+        done = (lambda i: progress(scenario.days)) if progress is not None else None
+        parts = executor.map(_replicate_unit, units, on_done=done)
     return assemble(scenario, parts)
+
+
+def _replicate_unit(scenario: Scenario, replicate: int, transactions: bool) -> dict:
+    """One unit of work for an executor: a replicate, both arms."""
+    return run_replicate(scenario, replicate, transactions=transactions)
 
 
 def assemble(scenario: Scenario, parts: list[dict]) -> SimulationResult:

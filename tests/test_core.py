@@ -270,3 +270,16 @@ def test_a_run_too_big_for_memory_is_refused_before_it_starts(monkeypatch):
         simulate(scenario(customers=5_000_000, days=10, replications=1))
     # A run that fits goes ahead.
     assert simulate(scenario(customers=200, days=5, replications=1)).daily.shape[0] > 0
+
+
+def test_an_executor_gives_the_same_result_as_running_serially():
+    from loyaltysim.executors import SerialExecutor
+
+    class Reversed(SerialExecutor):
+        """Runs units in reverse order, returning them in input order."""
+        def map(self, fn, args, on_done=None):
+            out = {i: fn(*args[i]) for i in reversed(range(len(args)))}
+            return [out[i] for i in range(len(args))]
+
+    sc = scenario(customers=300, days=20, replications=3)
+    pd.testing.assert_frame_equal(simulate(sc).daily, simulate(sc, executor=Reversed()).daily)
