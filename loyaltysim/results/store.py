@@ -2,8 +2,10 @@
 
 A run folder holds ``manifest.json`` (written last: a folder without a complete manifest is partial),
 ``scenario.resolved.yaml``, ``daily.parquet`` (or ``.csv``), ``summary.csv``, ``verdict.json``,
-``customers.parquet`` and, when asked for, ``transactions.parquet``. Every file is written to a
-temporary name in the same folder and renamed into place, so no half-written file has a result's name.
+``customers.parquet``, when asked for ``transactions.parquet``, the plots as ``plots/*.png`` and the
+self-contained ``report.html``. A comparison folder holds ``comparison.csv``, its plots and report,
+and one run folder per scenario under ``runs/<label>/``. Every file is written to a temporary name in
+the same folder and renamed into place, so no half-written file has a result's name.
 """
 
 from __future__ import annotations
@@ -22,10 +24,22 @@ import pandas as pd
 import yaml
 
 from loyaltysim.errors import RunError
+from loyaltysim.report import (
+    RunView, comparison_figures, comparison_report_html, run_figures, run_report_html,
+)
 from loyaltysim.scenario.loading import scenario_data, scenario_hash
 
 MANIFEST = "manifest.json"
 DEPENDENCIES = ("numpy", "pandas", "scipy", "mesa", "pydantic", "pyarrow", "matplotlib")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -36,6 +50,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -44,6 +59,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda p: p.write_bytes(data))
 
 
 def write_frame(path: Path, frame: pd.DataFrame) -> None:
@@ -89,36 +108,105 @@ def prepare_folder(out: Path) -> Path:
     return out
 
 
+class _Folder:
+    """A folder being written: each file goes in atomically and is remembered for the manifest."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.files: list[str] = []
+
+    def put(self, name: str, writer: Callable[[Path], None]) -> None:
+        writer(self.out / name)
+        if name not in self.files:
+            self.files.append(name)
+
+    def text(self, name: str, text: str) -> None:
+        self.put(name, lambda p: write_text(p, text))
+
+    def frame(self, name: str, frame: pd.DataFrame) -> None:
+        self.put(name, lambda p: write_frame(p, frame))
+
+    def images(self, images: dict[str, bytes]) -> None:
+        for name, png in images.items():
+            self.put(f"{PLOTS}/{name}", lambda p, b=png: write_bytes(p, b))
+
+
+PLOTS = "plots"
+REPORT = "report.html"
+
+
 def write_run(out: Path, result, *, fmt: str = "parquet", overrides: list[str] | None = None,
-              wall_seconds: float = 0.0, extra_files: dict[str, Path] | None = None) -> Path:
-    """Write a simulation result into ``out`` in the results-folder layout; the manifest goes last."""
-    out = prepare_folder(Path(out))
-    files: list[str] = []
+              wall_seconds: float = 0.0, extra_files: dict[str, Path] | None = None,
+              plots: bool = True, report: bool = True) -> Path:
+    """Write a simulation result into ``out`` in the results-folder layout; the manifest goes last.
 
-    def put(name: str, writer) -> None:
-        writer(out / name)
-        files.append(name)
-
+    Data files first, then the plots and the report (which embeds the manifest as it stands without
+    the report), then ``manifest.json`` listing every file with its checksum.
+    """
+    folder = _Folder(prepare_folder(Path(out)))
     sc = result.scenario
-    put("scenario.resolved.yaml", lambda p: write_text(p, yaml.safe_dump(scenario_data(sc), sort_keys=False)))
-    daily_name = "daily.parquet" if fmt == "parquet" else "daily.csv"
-    put(daily_name, lambda p: write_frame(p, result.daily))
-    put("summary.csv", lambda p: write_frame(p, result.summary))
-    put("verdict.json", lambda p: write_text(p, json.dumps(result.verdict, indent=2)))
-    put("customers.parquet", lambda p: write_frame(p, result.customers))
+    folder.text("scenario.resolved.yaml", yaml.safe_dump(scenario_data(sc), sort_keys=False))
+    folder.frame("daily.parquet" if fmt == "parquet" else "daily.csv", result.daily)
+    folder.frame("summary.csv", result.summary)
+    folder.text("verdict.json", json.dumps(result.verdict, indent=2))
+    folder.frame("customers.parquet", result.customers)
     if result.transactions is not None:
-        put("transactions.parquet", lambda p: write_frame(p, result.transactions))
-    for name in (extra_files or {}):
-        files.append(name)
-    write_manifest(out, sc, files, status="complete", overrides=overrides, wall_seconds=wall_seconds)
-    return out
+        folder.frame("transactions.parquet", result.transactions)
+    folder.files += [name for name in (extra_files or {}) if name not in folder.files]
+
+    def manifest() -> dict:
+        return run_manifest(folder.out, sc, folder.files, status="complete", overrides=overrides,
+                            wall_seconds=wall_seconds)
+
+    if plots or report:
+        run = RunView.from_result(result)
+        images = run_figures(run)
+        if plots:
+            folder.images(images)
+        if report:
+            folder.text(REPORT, run_report_html(run, images, manifest()))
+    write_text(folder.out / MANIFEST, json.dumps(manifest(), indent=2))
+    return folder.out
 
 
-def write_manifest(out: Path, scenario, files: list[str], *, status: str, overrides=None,
-                   wall_seconds: float = 0.0) -> None:
-    manifest = {
+def write_comparison(out: Path, comparison, *, fmt: str = "parquet", overrides: list[str] | None = None,
+                     wall_seconds: float = 0.0) -> Path:
+    """Write a ComparisonResult: each run under ``runs/<label>/``, then ``comparison.csv``, plots,
+    report and, last, the manifest."""
+    folder = _Folder(prepare_folder(Path(out)))
+    runs = {}
+    for label, result in comparison.results.items():
+        sub = f"runs/{label}"
+        write_run(folder.out / sub, result, fmt=fmt, overrides=overrides)
+        folder.files.append(f"{sub}/{MANIFEST}")
+        runs[label] = RunView.from_result(result)
+    folder.frame("comparison.csv", comparison.table)
+    images = comparison_figures(comparison.table)
+    folder.images(images)
+    entries = [{"label": label, "scenario": r.scenario.name, "scenario_hash": scenario_hash(r.scenario),
+                "seed": r.scenario.seed, "replications": r.scenario.replications,
+                "customers": r.scenario.customers, "days": r.scenario.days, "folder": f"runs/{label}"}
+               for label, r in comparison.results.items()]
+
+    def manifest() -> dict:
+        return {
+            "kind": "comparison", "status": "complete", "created": _now(), "versions": versions(),
+            "seed": comparison.seed, "scenarios": entries, "overrides": list(overrides or []),
+            "wall_seconds": round(wall_seconds, 3), "files": _checksums(folder.out, folder.files),
+        }
+
+    folder.text(REPORT, comparison_report_html(comparison.table, runs, images, manifest()))
+    write_text(folder.out / MANIFEST, json.dumps(manifest(), indent=2))
+    return folder.out
+
+
+def run_manifest(out: Path, scenario, files: list[str], *, status: str, overrides=None,
+                 wall_seconds: float = 0.0) -> dict:
+    """The manifest of a run folder: versions, the scenario's hash, seeds, sizes, files and checksums."""
+    return {
+        "kind": "run",
         "status": status,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": _now(),
         "versions": versions(),
         "scenario": scenario.name,
         "scenario_hash": scenario_hash(scenario),
@@ -129,26 +217,114 @@ def write_manifest(out: Path, scenario, files: list[str], *, status: str, overri
         "days": scenario.days,
         "overrides": list(overrides or []),
         "wall_seconds": round(wall_seconds, 3),
-        "files": {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
-                  for name in files if (out / name).exists()},
+        "files": _checksums(out, files),
     }
-    write_text(out / MANIFEST, json.dumps(manifest, indent=2))
 
+
+def write_manifest(out: Path, scenario, files: list[str], *, status: str, overrides=None,
+                   wall_seconds: float = 0.0) -> None:
+    """Write a run folder's manifest (call it last)."""
+    write_text(out / MANIFEST, json.dumps(run_manifest(out, scenario, files, status=status, overrides=overrides,
+                                                       wall_seconds=wall_seconds), indent=2))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _checksums(out: Path, files: list[str]) -> dict:
+    return {name: {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
+            for name in files if (out / name).exists()}
+
+
+# ---------------------------------------------------------------- rebuilding plots and reports
+
+def rebuild(folder: str | Path, *, plots: bool = False, report: bool = False) -> list[str]:
+    """Redraw the plots and/or the report of a results folder from its data; update its manifest.
+
+    Returns the files written. Works on run folders and comparison folders alike.
+    """
+    folder = Path(folder)
+    loaded = load_results(folder)
+    manifest = loaded["manifest"]
+    written = _Folder(prepare_folder(folder))
+    if manifest.get("kind") == "comparison":
+        runs = {label: _view(sub, folder / "runs" / label) for label, sub in loaded["runs"].items()}
+        table = loaded["comparison"]
+        images = comparison_figures(table)
+        if plots:
+            written.images(images)
+        if report:
+            written.text(REPORT, comparison_report_html(table, runs, images, manifest))
+    else:
+        run = _view(loaded, folder)
+        images = run_figures(run)
+        if plots:
+            written.images(images)
+        if report:
+            written.text(REPORT, run_report_html(run, images, manifest))
+    files = list(manifest["files"]) + [f for f in written.files if f not in manifest["files"]]
+    manifest = {**manifest, "rebuilt": _now(), "files": _checksums(folder, files)}
+    write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
+    return written.files
+
+
+def _view(loaded: dict, folder: Path) -> RunView:
+    missing = [k for k in ("daily", "summary", "verdict") if k not in loaded]
+    if missing:
+        raise RunError(f"{folder}: cannot draw without {', '.join(missing)} (the run may be incomplete)")
+    return RunView.from_loaded(loaded)
+
+
+# ---------------------------------------------------------------- loading
 
 def load_results(folder: str | Path) -> dict:
-    """Load a results folder: manifest, daily, summary, verdict and customers (as available)."""
+    """Load a results folder: the manifest and every data file it lists, by name without extension.
+
+    A run folder gives ``manifest``, ``scenario`` (the resolved scenario as data), ``daily``,
+    ``summary``, ``verdict``, ``customers`` and, if written, ``transactions``. A comparison folder
+    gives ``manifest``, ``comparison`` and ``runs`` (each run folder loaded, by label).
+    """
     folder = Path(folder)
+    if not folder.exists():
+        raise RunError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise RunError(f"{folder}: is a file, not a results folder")
     path = folder / MANIFEST
     if not path.exists():
         raise RunError(f"{folder}: not a results folder (no {MANIFEST}; the run may have been interrupted)")
-    manifest = json.loads(path.read_text())
-    out = {"manifest": manifest}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: not a valid manifest ({_first_line(err)})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise RunError(f"{path}: not a valid manifest (no 'files' mapping)")
+    out: dict = {"manifest": manifest}
     for name in manifest["files"]:
+        if "/" in name or not name.endswith(_DATA):  # plots, report, a comparison's runs (below)
+            continue
         p = folder / name
-        if name.endswith(".parquet"):
-            out[p.stem] = pd.read_parquet(p)
-        elif name == "daily.csv" or name == "summary.csv":
-            out[p.stem] = pd.read_csv(p)
-        elif name.endswith(".json"):
-            out[p.stem] = json.loads(p.read_text())
+        if not p.exists():
+            raise RunError(f"{p}: listed in the manifest but missing")
+        try:
+            if name.endswith(".parquet"):
+                out[p.stem] = pd.read_parquet(p)
+            elif name.endswith(".csv"):
+                out[p.stem] = pd.read_csv(p)
+            elif name.endswith(".json"):
+                out[p.stem] = json.loads(p.read_text(encoding="utf-8"))
+            elif name == "scenario.resolved.yaml":
+                out["scenario"] = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError) as err:
+            raise RunError(f"{p}: cannot be read ({_first_line(err)})") from None
+    if manifest.get("kind") == "comparison":
+        out["runs"] = {s["label"]: load_results(folder / s["folder"]) for s in manifest.get("scenarios", [])}
     return out
+
+
+_DATA = (".parquet", ".csv", ".json", ".yaml")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
