@@ -6,27 +6,65 @@ import functools
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional, Sequence
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+import matplotlib
 
-from loyaltysim.errors import LoyaltysimError
-from loyaltysim.experiment import simulate
-from loyaltysim.ledger import describe
-from loyaltysim.results.store import prepare_folder, write_run
-from loyaltysim.scenario.loading import load_scenario
+matplotlib.use("Agg")  # the CLI only ever renders to files
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+from loyaltysim.comparison import compare as compare_scenarios  # noqa: E402
+from loyaltysim.errors import LoyaltysimError, RunError, ScenarioError  # noqa: E402
+from loyaltysim.experiment import simulate  # noqa: E402
+from loyaltysim.ledger import describe  # noqa: E402
+from loyaltysim.report import HEADLINE, format_estimate  # noqa: E402
+from loyaltysim.results.store import prepare_folder, rebuild, write_comparison, write_run  # noqa: E402
+from loyaltysim.scenario.loading import load_scenario  # noqa: E402
+from loyaltysim.scenario.schema import schema_text  # noqa: E402
+from loyaltysim.scenario.shipped import describe_shipped, resolve  # noqa: E402
+
+try:  # recent typer vendors click; older typer depends on it
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException as _ClickException
+
+FORMATS = ("parquet", "csv")
+
+
+class OneLineErrors(TyperGroup):
+    """A command group whose usage errors (bad option, missing argument) print as one line, exit 2."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _ClickException as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # the help was shown already
+                sys.exit(0)
+            _error(" ".join(err.format_message().split()))
+            sys.exit(2)
+        except typer.Abort:
+            _error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_show_locals=False,
                   help="Simulate loyalty schemes and test whether their value exchange stays balanced.")
 console = Console()
 err_console = Console(stderr=True)
 
-HEADLINE = ("revenue", "gross_margin", "programme_cost", "insight_value", "business_roi",
-            "customer_value", "customer_cost", "customer_net_value", "members", "breakage_rate",
-            "insight_index")
+
+def _error(message: str) -> None:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def user_errors(fn):
@@ -36,7 +74,11 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except LoyaltysimError as err:
-            err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+            _error(" ".join(str(err).split()))
+            raise typer.Exit(2) from None
+        except OSError as err:  # a file or folder the user named that cannot be written or read
+            where = f"{err.filename}: " if err.filename else ""
+            _error(f"{where}{err.strerror or err}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("interrupted: nothing partial was written as a result", markup=False)
@@ -44,52 +86,162 @@ def user_errors(fn):
     return wrapper
 
 
+# ---------------------------------------------------------------- shared options
+
+CUSTOMERS_OPT = typer.Option(None, "--customers", min=1, help="Override the number of customers.")
+DAYS_OPT = typer.Option(None, "--days", min=1, help="Override the number of days.")
+REPLICATIONS_OPT = typer.Option(None, "--replications", min=1, help="Override replications.")
+SEED_OPT = typer.Option(None, "--seed", min=0, help="Override the root seed.")
+SET_OPT = typer.Option([], "--set", help="Override a field: key.path=value (repeatable).")
+FORMAT_OPT = typer.Option("parquet", "--format", help="Daily metrics format: parquet or csv.")
+TRANSACTIONS_OPT = typer.Option(False, "--transactions", help="Also write transactions.parquet (replicate 0).")
+QUIET_OPT = typer.Option(False, "--quiet", help="No progress bar.")
+
+
+def _load(arg: str, overrides: list[str]):
+    """Load a scenario (a path or a shipped name) with overrides; a problem an override caused is
+    reported against that ``--set``, not against the file's line for the same field."""
+    try:
+        return load_scenario(resolve(arg), overrides)
+    except ScenarioError as err:
+        culprit = _override_for(err.field, overrides) if err.source != "--set" else None
+        if culprit is None:
+            raise
+        raise ScenarioError(err.problem, source=f"--set {culprit}", field=err.field) from None
+
+
+def _override_for(field: str | None, overrides: list[str]) -> str | None:
+    if not field:
+        return None
+    for text in reversed(overrides):  # the last override of a field wins, so blame it
+        key = text.partition("=")[0].strip()
+        if field == key or field.startswith(key + ".") or key.startswith(field + "."):
+            return text
+    return None
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise RunError(f"--format: '{fmt}' is not a format (allowed: {', '.join(FORMATS)})")
+
+
 @app.command()
 @user_errors
 def run(
-    scenario: Path = typer.Argument(..., help="Scenario YAML file."),
-    customers: Optional[int] = typer.Option(None, "--customers", min=1, help="Override the number of customers."),
-    days: Optional[int] = typer.Option(None, "--days", min=1, help="Override the number of days."),
-    replications: Optional[int] = typer.Option(None, "--replications", min=1, help="Override replications."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Override the root seed."),
-    set_: List[str] = typer.Option([], "--set", help="Override a field: key.path=value (repeatable)."),
+    scenario: str = typer.Argument(..., help="Scenario YAML file, or the name of a shipped scenario."),
+    customers: Optional[int] = CUSTOMERS_OPT,
+    days: Optional[int] = DAYS_OPT,
+    replications: Optional[int] = REPLICATIONS_OPT,
+    seed: Optional[int] = SEED_OPT,
+    set_: List[str] = SET_OPT,
     out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default results/<name>/<timestamp>/)."),
-    fmt: str = typer.Option("parquet", "--format", help="Daily metrics format: parquet or csv."),
-    transactions: bool = typer.Option(False, "--transactions", help="Also write transactions.parquet (replicate 0)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    fmt: str = FORMAT_OPT,
+    transactions: bool = TRANSACTIONS_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Simulate a scenario against its no-scheme counterfactual and write a results folder."""
-    if fmt not in ("parquet", "csv"):
-        raise LoyaltysimError(f"--format: '{fmt}' is not a format (allowed: parquet, csv)")
-    sc = load_scenario(scenario, set_)
+    _check_format(fmt)
+    sc = _load(scenario, set_)
     out = out or Path("results") / sc.name / time.strftime("%Y%m%d-%H%M%S")
     prepare_folder(out)
-    total_days = (days or sc.days) * (replications or sc.replications)
     start = time.perf_counter()
     with _progress(quiet) as bar:
-        task = bar.add_task(sc.name, total=total_days)
+        task = bar.add_task(sc.name, total=(days or sc.days) * (replications or sc.replications))
         result = simulate(sc, seed=seed, replications=replications, customers=customers, days=days,
                           transactions=transactions, progress=lambda n: bar.advance(task, n))
     write_run(out, result, fmt=fmt, overrides=set_, wall_seconds=time.perf_counter() - start)
     _print_summary(result)
-    console.print(f"results: {out}", highlight=False)
+    console.print(f"results: {out}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 @user_errors
-def validate(files: List[Path] = typer.Argument(..., help="Scenario files to check.")) -> None:
+def compare(
+    scenarios: List[str] = typer.Argument(..., help="Two or more scenario files or shipped scenario names."),
+    customers: Optional[int] = CUSTOMERS_OPT,
+    days: Optional[int] = DAYS_OPT,
+    replications: Optional[int] = REPLICATIONS_OPT,
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Root seed for every scenario (default: the first's)."),
+    set_: List[str] = SET_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", help="Results folder (default results/compare/<timestamp>/)."),
+    fmt: str = FORMAT_OPT,
+    transactions: bool = TRANSACTIONS_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Simulate scenarios side by side on the same seeds; write comparison.csv, plots and a report."""
+    _check_format(fmt)
+    if len(scenarios) < 2:
+        raise RunError(f"compare needs at least two scenarios (got {len(scenarios)}: {', '.join(scenarios)})")
+    loaded = [_load(s, set_) for s in scenarios]
+    out = out or Path("results") / "compare" / time.strftime("%Y%m%d-%H%M%S")
+    prepare_folder(out)
+    total = sum((days or sc.days) * (replications or sc.replications) for sc in loaded)
+    if days is None and len({sc.days for sc in loaded}) > 1:
+        err_console.print("note: the scenarios run for different numbers of days; use --days to compare "
+                          "like with like", markup=False, highlight=False, soft_wrap=True)
+    start = time.perf_counter()
+    with _progress(quiet) as bar:
+        task = bar.add_task("compare", total=total)
+        result = compare_scenarios(loaded, seed=seed, replications=replications, customers=customers, days=days,
+                                   transactions=transactions, progress=lambda n: bar.advance(task, n))
+    write_comparison(out, result, fmt=fmt, overrides=set_, wall_seconds=time.perf_counter() - start)
+    _print_comparison(result)
+    console.print(f"results: {out}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def report(folder: Path = typer.Argument(..., help="A results folder (from run or compare).")) -> None:
+    """Rebuild report.html of a results folder from its data."""
+    rebuild(folder, report=True)
+    console.print(f"report: {folder / 'report.html'}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def plot(folder: Path = typer.Argument(..., help="A results folder (from run or compare).")) -> None:
+    """Redraw the plots (plots/*.png) of a results folder from its data."""
+    written = rebuild(folder, plots=True)
+    for name in written:
+        console.print(f"{folder / name}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def validate(files: List[str] = typer.Argument(..., help="Scenario files (or shipped names) to check.")) -> None:
     """Check scenario files: 'ok' per file, or one line per problem."""
     bad = 0
     for f in files:
         try:
-            load_scenario(f)
-            console.print(f"{f}: ok", highlight=False)
+            load_scenario(resolve(f))
+            console.print(f"{f}: ok", highlight=False, soft_wrap=True)
         except LoyaltysimError as err:
-            err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+            _error(" ".join(str(err).split()))
             bad += 1
     if bad:
         raise typer.Exit(2)
 
+
+@app.command()
+@user_errors
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editors and validators)."""
+    typer.echo(schema_text(), nl=False)
+
+
+@app.command(name="scenarios")
+@user_errors
+def list_scenarios() -> None:
+    """List the shipped scenarios, one line each; run one with 'loyaltysim run NAME'."""
+    ships = describe_shipped()
+    if not ships:
+        raise RunError("this installation has no shipped scenarios")
+    width = max(len(name) for name, _ in ships)
+    for name, text in ships:
+        typer.echo(f"{name:<{width}}  {text}")
+
+
+# ---------------------------------------------------------------- output
 
 def _progress(quiet: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
@@ -109,20 +261,24 @@ def _print_summary(result) -> None:
         cells = []
         for arm in ("scheme", "counterfactual", "difference"):
             row = s.loc[(m, arm)]
-            cells.append(_fmt(row["mean"], row["ci_low"], row["ci_high"]))
+            cells.append(format_estimate(row["mean"], row["ci_low"], row["ci_high"]))
         table.add_row(m, str(s.loc[(m, "scheme"), "unit"]), *cells)
     console.print(table)
     console.print(describe(result.verdict), highlight=False)
 
 
-def _fmt(mean, lo, hi) -> str:
-    if mean != mean:
-        return "-"
-    digits = 2 if abs(mean) < 100 else 0
-    text = f"{mean:,.{digits}f}"
-    if lo == lo:
-        text += f" ({lo:,.{digits}f} to {hi:,.{digits}f})"
-    return text
+def _print_comparison(comparison) -> None:
+    d = comparison.table[comparison.table["arm"] == "difference"].set_index(["metric", "scenario"])
+    labels = list(comparison.results)
+    table = Table(title=f"scheme minus counterfactual, run totals (mean, 95% CI; seed {comparison.seed})")
+    table.add_column("metric")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for m in HEADLINE:
+        table.add_row(m, *[format_estimate(*d.loc[(m, lbl), ["mean", "ci_low", "ci_high"]]) for lbl in labels])
+    console.print(table)
+    for label, result in comparison.results.items():
+        console.print(f"{label}: {describe(result.verdict)}", highlight=False)
 
 
 if __name__ == "__main__":
