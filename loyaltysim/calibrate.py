@@ -41,7 +41,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -50,17 +50,20 @@ from scipy import optimize, special
 from scipy.stats import norm
 
 from loyaltysim.errors import LoyaltysimError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 from loyaltysim.population import INCOME_BUDGET
 from loyaltysim.scenario.models import (
     CATEGORIES, HOUR_BAND_HOURS, HOUR_BANDS, INCOME_BANDS, WEEKDAYS, Behaviour, Population, Segment,
 )
 
 __all__ = [
-    "CalibrationError", "DataError", "Fit", "STANDARD_COLUMNS", "calibrate", "check",
+    "CalibrationError", "DataError", "Fit", "NBDFit", "STANDARD_COLUMNS", "calibrate", "check",
     "completejourney_header", "fit_completejourney", "fit_nbd", "fit_population", "load_completejourney",
     "load_completejourney_demographics", "load_population", "plot_check", "read_demographics",
-    "read_segments", "read_transactions", "standardise_demographics", "standardise_transactions", "trips_table",
-    "write_population",
+    "read_segments", "read_transactions", "simulate_trips", "standardise_demographics",
+    "standardise_transactions", "trips_table", "write_population",
 ]
 
 STANDARD_COLUMNS: tuple[str, ...] = ("customer_id", "timestamp", "amount", "category", "basket_id", "own_label")
@@ -283,9 +286,9 @@ def _parse_ids(values: pd.Series, column: str, source: _Source) -> pd.Series:
         raise source.fail("is empty (every row needs an id)", column, np.flatnonzero(blank))
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         text = values.astype(str).str.strip()
-        num = pd.to_numeric(text, errors="coerce")
-        if num.notna().all() and (num == np.floor(num)).all() and (num.abs() < 2 ** 62).all():
-            return num.astype(np.int64)
+        # Whole numbers without leading zeros become integers ("007" stays text: it is not 7).
+        if text.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").all():
+            return text.astype(np.int64)
         return text
     return values
 
@@ -793,7 +796,8 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
     that this retailer gets, the spread of their preference for it, and how many leave for good a
     year. The need rate is scaled and its gamma shape adjusted so the simulated trips here have the
     fitted mean and variance. ``segments`` maps customer ids to segment names (each fitted on its
-    own); without it one segment called ``name`` is fitted. ``habit_weight`` defaults to the
+    own; with ``n_customers``, non-buyers are spread over segments in proportion to buyers);
+    without it one segment called ``name`` is fitted. ``habit_weight`` defaults to the
     scenario default, which the store-choice adjustment assumes. ``basket_fit``: "log" (default)
     fits the lognormal by maximum likelihood (the mean of log trip values); "mean" keeps the
     fitted sds and sets the centre so the mean trip value matches the data, for logs whose
@@ -1232,7 +1236,7 @@ def check(population: Fit | Mapping | Population | str | Path, transactions: pd.
     return pd.DataFrame(rows, columns=["section", "statistic", "data", "simulated", "ratio"])
 
 
-def plot_check(table: pd.DataFrame, ax=None):
+def plot_check(table: pd.DataFrame, ax: "Axes | None" = None) -> "Axes":
     """Each statistic of a :func:`check` table as simulated / data (1 is a perfect match), with a
     band of +-10%. Returns the Axes."""
     import matplotlib.pyplot as plt
@@ -1322,8 +1326,10 @@ def calibrate(transactions: str | Path | None = None, *, dataset: str | None = N
     """Read (or load ``dataset="completejourney"``), fit and, if ``out`` is given, write the
     population file. Returns the fit and the standardised transactions. Nothing is written unless
     the whole fit succeeds."""
-    if (transactions is None) == (dataset is None):
-        raise CalibrationError("give a transaction file or a dataset (allowed datasets: completejourney), not both")
+    if transactions is None and dataset is None:
+        raise CalibrationError("give a transaction file, or --dataset completejourney")
+    if transactions is not None and dataset is not None:
+        raise CalibrationError("give a transaction file or a dataset, not both")
     if dataset is not None:
         if dataset != "completejourney":
             raise CalibrationError(f"--dataset: '{dataset}' is not a dataset (allowed: completejourney)")

@@ -365,3 +365,26 @@ def test_completejourney_is_read_in_local_time_and_refits_the_shipped_population
     assert baskets.dt.hour.value_counts().idxmax() == 17
     shipped = yaml.safe_load(SHIPPED.read_text())["population"]
     assert fit.population == shipped                   # the shipped file is this fit, unedited
+
+
+def test_trips_merge_a_customers_purchases_by_day_or_by_basket():
+    lines = pd.DataFrame({"customer_id": [1, 1, 1, 2], "basket_id": [10, 11, 11, 12],
+                          "timestamp": pd.to_datetime(["2025-01-06 08:00", "2025-01-06 19:00", "2025-01-06 19:00",
+                                                       "2025-01-07 12:30"]),
+                          "amount": [5.0, 2.0, 3.0, 7.0]})
+    by_day = cal.trips_table(lines, "day")
+    assert by_day[["customer_id", "amount", "band"]].to_dict("list") == {
+        "customer_id": [1, 2], "amount": [10.0, 7.0], "band": [0, 2]}   # the day's first purchase sets the hour
+    by_basket = cal.trips_table(lines, "basket")
+    assert by_basket[["customer_id", "amount", "band"]].to_dict("list") == {
+        "customer_id": [1, 1, 2], "amount": [5.0, 5.0, 7.0], "band": [0, 4, 2]}
+    with pytest.raises(cal.CalibrationError, match="not a trip unit"):
+        cal.trips_table(lines, "week")
+
+
+def test_numeric_ids_become_integers_but_leading_zeros_stay_text(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("customer_id,date,amount\n007,2025-01-06,1\n7,2025-01-06,2\n")
+    assert cal.read_transactions(path)["customer_id"].tolist() == ["007", "7"]
+    path.write_text("customer_id,date,amount\n12,2025-01-06,1\n7,2025-01-06,2\n")
+    assert cal.read_transactions(path)["customer_id"].tolist() == [12, 7]
