@@ -185,6 +185,10 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
     scores[-1] = _life_change_scores(pop, arm, alive, day, S)
     arm.insight = scores
     # Per-member accuracy, with the error normalised by at least half the average prior error.
+    if kidx.size == 0:
+        mem.acc_what[:] = 0
+        mem.acc_mean[:] = 0
+        return
     floor = np.maximum(base[:, known], 0.5 * base.mean(axis=1, keepdims=True))
     acc = np.clip(1.0 - kerr / np.maximum(floor, 1e-9), 0.0, 1.0)
     mem.acc_what[:] = 0
