@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 import yaml
+from pydantic import ValidationError
 from scipy import optimize, special
 from scipy.stats import norm
 
@@ -812,6 +813,8 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
     if not 0 <= defection_per_year < 1:
         raise CalibrationError(f"defection_per_year must be in [0, 1) (got {defection_per_year})")
     habit_weight = Behaviour().habit_weight if habit_weight is None else habit_weight
+    if len(transactions) == 0:
+        raise CalibrationError("no transactions to fit")
     trips = trips_table(transactions, trip)
     start, end = trips["date"].min(), trips["date"].max()
     window = int((end - start).days) + 1
@@ -838,14 +841,13 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
         notes.append("basket centre set so the mean trip value matches the data (basket_fit=mean)")
     if not (trips["band"] >= 0).all():
         notes.append("hour bands: the log has dates but no times; default hour bands kept")
-    choice_mu, realised_share, cv2_choice = _store_choice(store_share, preference_sd if store_share < CERTAIN_SHARE else 0.0,
-                                                          habit_weight)
+    choice_mu, realised_share, cv2_choice = _store_choice(store_share, preference_sd, habit_weight)
     exposure, cv2_exposure = _exposure(defection_per_year, years)
+    sd_used = preference_sd if store_share < CERTAIN_SHARE else 0.0
     notes.append(
-        f"store choice: this retailer gets {realised_share:.3g} of needs (assumption store_share={store_share}, "
-        f"preference sd {preference_sd if store_share < CERTAIN_SHARE else 0}); need rates are trips here / "
-        f"{realised_share * exposure:.3g} with the gamma shape adjusted for the preference spread and "
-        f"defection ({defection_per_year:.3g} a year, assumption)")
+        f"store choice (assumed): this retailer gets {realised_share:.1%} of needs (preference mean "
+        f"{choice_mu:.3g}, sd {sd_used:g}) and {defection_per_year:.1%} of customers leave for good a year; "
+        f"need rates are trips here / {realised_share * exposure:.3g}, their gamma shape adjusted to match")
 
     segs, tables, estimates = [], [], []
     for seg_name, ids in groups.items():
@@ -858,8 +860,7 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
         seg, table, est = _fit_segment(
             trips[trips["customer_id"].isin(ids)], demographics, seg_name, years=years, n_total=seg_total,
             choice=(choice_mu, realised_share, cv2_choice), exposure=(exposure, cv2_exposure),
-            preference_sd=preference_sd if store_share < CERTAIN_SHARE else 0.0,
-            defection_per_year=defection_per_year, basket_fit=basket_fit, notes=notes)
+            preference_sd=sd_used, defection_per_year=defection_per_year, basket_fit=basket_fit, notes=notes)
         seg["share"] = share
         segs.append(seg)
         tables.append(table)
@@ -870,7 +871,12 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
     segs = [{"name": s["name"], "share": s["share"], **{k: v for k, v in s.items() if k not in ("name", "share")}}
             for s in segs]
     population = {"segments": segs}
-    Population.model_validate(population)  # a fit that does not validate is a bug, not bad data
+    try:
+        Population.model_validate(population)
+    except ValidationError as err:  # e.g. a segment name a scenario cannot use
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CalibrationError(f"the fitted population is not valid: {where}: {first['msg']}") from None
     assumptions = {"trip": trip, "basket_fit": basket_fit, "store_share": store_share,
                    "realised_store_share": realised_share, "preference_sd": preference_sd,
                    "defection_per_year": defection_per_year, "habit_weight": habit_weight,
