@@ -1,6 +1,6 @@
 """Exports for customer-lifetime-value tools: transactions, an RFM table and each customer's truth.
 
-From a run folder written with ``--transactions`` (the scheme arm of replicate 0), :func:`export`
+From a run folder written with ``--transactions`` (the scheme arm of replicate 0), :func:`export_run`
 writes:
 
 - ``transactions.csv``: ``customer_id, date, amount``, one row per trip (amount paid, to the cent);
@@ -45,7 +45,7 @@ from loyaltysim.errors import LoyaltysimError
 from loyaltysim.scenario.models import INCOME_BANDS, WEEKDAYS
 
 __all__ = [
-    "BASE_DATE", "ExportError", "churn_days", "export", "rfm_table", "start_date", "transactions_table",
+    "BASE_DATE", "ExportError", "churn_days", "export_run", "rfm_table", "start_date", "transactions_table",
     "truth_table",
 ]
 
@@ -195,8 +195,8 @@ def _read(folder: Path) -> dict:
     return out
 
 
-def export(folder: str | Path, out: str | Path | None = None, *, start: date | None = None,
-           churn: bool = True) -> dict[str, Path]:
+def export_run(folder: str | Path, out: str | Path | None = None, *, start: date | None = None,
+               churn: bool = True) -> dict[str, Path]:
     """Write ``transactions.csv``, ``rfm.csv``, ``truth.csv`` and ``export.json`` for a run folder
     made with ``--transactions`` into ``out`` (default ``<folder>/export``); return their paths.
 

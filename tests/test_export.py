@@ -68,7 +68,7 @@ def run_folder(tmp_path_factory):
 
 def test_export_writes_transactions_rfm_and_truth(run_folder, tmp_path):
     folder, result = run_folder
-    paths = ex.export(folder, tmp_path / "out")
+    paths = ex.export_run(folder, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["export.json", "rfm.csv", "transactions.csv",
                                                                      "truth.csv"]
     assert set(paths) == {"export.json", "rfm.csv", "transactions.csv", "truth.csv"}
@@ -114,7 +114,7 @@ def test_a_run_without_transactions_is_a_one_line_error_naming_the_file(run_fold
     bare = tmp_path / "bare"
     write_run(bare, result.__class__(**{**vars(result), "transactions": None}), plots=False, report=False)
     with pytest.raises(ex.ExportError) as err:
-        ex.export(bare)
+        ex.export_run(bare)
     assert str(err.value) == (f"{bare / 'transactions.parquet'}: not found (the run was made without "
                               "--transactions; run it again with --transactions)")
     assert isinstance(err.value, LoyaltysimError) and not (bare / "export").exists()
@@ -128,7 +128,7 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path, make, problem):
     p = tmp_path / "nothing"
     make(p)
     with pytest.raises(ex.ExportError) as err:
-        ex.export(p, tmp_path / "out")
+        ex.export_run(p, tmp_path / "out")
     assert str(err.value) == problem.format(p=p)
     assert not (tmp_path / "out").exists()
 
@@ -147,14 +147,14 @@ def test_a_failed_write_leaves_nothing_behind(run_folder, tmp_path, monkeypatch)
     monkeypatch.setattr(pd.DataFrame, "to_csv", flaky)
     out = tmp_path / "out"
     with pytest.raises(ex.ExportError) as err:
-        ex.export(folder, out, churn=False)
+        ex.export_run(folder, out, churn=False)
     assert str(err.value) == f"{out}: cannot be written (No space left on device)"
     assert not out.exists()
 
 
 def test_churn_days_can_be_skipped(run_folder, tmp_path):
     folder, result = run_folder
-    paths = ex.export(folder, tmp_path, churn=False)
+    paths = ex.export_run(folder, tmp_path, churn=False)
     truth = pd.read_csv(paths["truth.csv"])
     assert truth["churn_day"].isna().all()
     assert truth["churned"].to_numpy().tolist() == result.customers["defected_scheme"].to_numpy().tolist()
