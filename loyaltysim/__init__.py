@@ -7,17 +7,27 @@ The public API (what the CLI does, a function does):
     >>> result.summary      # metric, unit, arm, segment, mean, ci_low, ci_high, n
     >>> result.daily        # replicate, arm, day, segment, metrics
     >>> result.verdict      # balance state overall and per segment, and the day it tips
+    >>> loyaltysim.plot_difference(result.daily, verdict=result.verdict)
+    >>> both = loyaltysim.compare(["supermarket_points.yaml", "member_pricing.yaml"])
+    >>> both.table          # scenario, metric, unit, arm, mean, ci_low, ci_high, n
 """
 
+from loyaltysim.comparison import ComparisonResult, compare
 from loyaltysim.errors import LoyaltysimError, RunError, ScenarioError
 from loyaltysim.experiment import SimulationResult, simulate
 from loyaltysim.model import LoyaltyModel
-from loyaltysim.results.store import load_results, write_run
+from loyaltysim.plotting import (
+    plot_comparison, plot_difference, plot_insight, plot_points, plot_timeseries, plot_value_balance,
+)
+from loyaltysim.results.store import load_results, rebuild, write_comparison, write_run
 from loyaltysim.scenario.loading import load_scenario
 from loyaltysim.scenario.models import Scenario
+from loyaltysim.scenario.schema import scenario_schema
 
 __all__ = [
-    "LoyaltyModel", "LoyaltysimError", "RunError", "Scenario", "ScenarioError", "SimulationResult",
-    "load_results", "load_scenario", "simulate", "write_run",
+    "ComparisonResult", "LoyaltyModel", "LoyaltysimError", "RunError", "Scenario", "ScenarioError",
+    "SimulationResult", "compare", "load_results", "load_scenario", "plot_comparison", "plot_difference",
+    "plot_insight", "plot_points", "plot_timeseries", "plot_value_balance", "rebuild", "scenario_schema",
+    "simulate", "write_comparison", "write_run",
 ]
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ from loyaltysim.errors import RunError
 from loyaltysim.experiment import SimulationResult, simulate
 from loyaltysim.scenario.loading import apply_overrides, load_scenario, scenario_data, validate
 from loyaltysim.scenario.models import Scenario
+from loyaltysim.scenario.shipped import resolve
 
 COLUMNS = ["scenario", "metric", "unit", "arm", "mean", "ci_low", "ci_high", "n"]
 """The columns of ``comparison.csv`` (the whole population; segments are in each run's summary)."""
@@ -30,7 +31,7 @@ def compare(scenarios: Sequence[Scenario | str | Path], *, seed: int | None = No
             replications: int | None = None, customers: int | None = None, days: int | None = None,
             overrides: list[str] | None = None, transactions: bool = False,
             progress: Callable[[int], Any] | None = None) -> ComparisonResult:
-    """Simulate each scenario (Scenario objects or YAML paths) on the same seeds and tabulate them.
+    """Simulate each scenario (Scenario objects, YAML paths or shipped names) on the same seeds; tabulate them.
 
     Every scenario runs with ``seed`` (default: the first scenario's seed), so replicate r of each
     draws the same customers and the same daily random numbers: differences between scenarios are
@@ -59,7 +60,7 @@ def comparison_table(results: dict[str, SimulationResult]) -> pd.DataFrame:
 
 def _load(scenario: Scenario | str | Path, overrides: list[str] | None) -> Scenario:
     if not isinstance(scenario, Scenario):
-        return load_scenario(scenario, overrides)
+        return load_scenario(resolve(scenario), overrides)
     if overrides:
         return validate(apply_overrides(scenario_data(scenario), overrides), source="--set")
     return scenario

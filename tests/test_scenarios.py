@@ -12,7 +12,7 @@ import yaml
 from loyaltysim.experiment import simulate
 from loyaltysim.ledger import STATES
 from loyaltysim.scenario.loading import apply_change, load_scenario
-from loyaltysim.scenario.schema import schema_text
+from loyaltysim.scenario.schema import scenario_reference, schema_text
 from loyaltysim.scenario.shipped import describe_shipped, resolve, shipped, shipped_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,3 +137,30 @@ def test_every_shipped_scenario_loads_with_overrides():
         sc = load_scenario(path, ["customers=100", "replications=1"])
         assert (sc.customers, sc.replications) == (100, 1)
         assert yaml.safe_load(path.read_text())["name"] == sc.name
+
+
+def test_the_scenario_reference_covers_every_field():
+    from loyaltysim.scenario.models import Scenario
+
+    text = scenario_reference()
+    seen, todo = set(), [Scenario]
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        assert f"### {model.__name__}\n" in text
+        for name, field in model.model_fields.items():
+            assert f"| `{field.alias or name}` |" in text, f"{model.__name__}.{name}"
+            todo += [m for m in _models_in(field.annotation)]
+    assert "| `earn_per_unit` | number | `1.0` | Points per unit of money spent." in text
+
+
+def _models_in(annotation) -> list:
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
