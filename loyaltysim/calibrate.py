@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -910,6 +910,9 @@ def _fit_segment(trips: pd.DataFrame, demographics: pd.DataFrame | None, seg_nam
         notes.append(f"{seg_name}: the preference spread and defection alone explain the spread of trip rates; "
                      f"need-rate shape capped at 1000")
     need_shape = 1 / inv_shape if inv_shape > 1e-3 else 1000.0
+    # Delta method: d(need shape) / d(shape here) = need_shape^2 / (C shape^2), C the two CV factors.
+    need_shape_se = (need_shape ** 2 / ((1 + cv2_choice) * (1 + cv2_expo) * nbd.shape ** 2) * nbd.shape_se
+                     if inv_shape > 1e-3 else float("nan"))
     need_mean = nbd.mean / (share_real * expo)
     seg["trips_per_year"] = {"mean": _round(need_mean), "shape": _round(need_shape)}
     seg["retailer_preference"] = {"mean": _round(mu_c), "sd": _round(preference_sd)}
@@ -917,7 +920,7 @@ def _fit_segment(trips: pd.DataFrame, demographics: pd.DataFrame | None, seg_nam
     est += [("trips_here_per_year.mean", nbd.mean, nbd.mean_se, nbd.customers),
             ("trips_here_per_year.shape", nbd.shape, nbd.shape_se, nbd.customers),
             ("trips_per_year.mean", need_mean, nbd.mean_se / (share_real * expo), nbd.customers),
-            ("trips_per_year.shape", need_shape, float("nan"), nbd.customers)]
+            ("trips_per_year.shape", need_shape, need_shape_se, nbd.customers)]
     obs = k if not truncated else counts.to_numpy()
     fm, fv = nbd.window_mean_var()
     kk = np.arange(0, int(obs.max()) * 3 + 50)
