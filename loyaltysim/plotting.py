@@ -107,7 +107,7 @@ def plot_timeseries(daily: pd.DataFrame, ax: Axes | None = None, *, metric: str 
     ax.set_xlabel("day")
     ax.set_ylabel(label(metric, currency) + (f", {window}-day mean" if window else ""))
     where = "" if segment == "all" else f" ({segment})"
-    ax.set_title(f"{metric.replace('_', ' ').capitalize()} by arm{where}")
+    ax.set_title(metric.replace("_", " ").capitalize() + (" by arm" if len(arms) > 1 else "") + where)
     ax.legend(loc="best", frameon=False)
     ax.grid(alpha=0.3)
     return ax
@@ -263,8 +263,11 @@ def plot_comparison(data: pd.DataFrame, ax: Axes | None = None, *, metric: str =
     ax.set_xticks(np.arange(len(keys)), keys, rotation=20 if len(keys) > 3 else 0,
                   ha="right" if len(keys) > 3 else "center")
     ax.set_ylabel(label(metric, currency))
-    what = "scheme minus counterfactual" if arm == "difference" and by != "arm" else (arm if by != "arm" else "by arm")
-    ax.set_title(f"{metric.replace('_', ' ').capitalize()}: {what}")
+    if by == "arm":
+        what = "by arm"
+    else:
+        what = "scheme minus counterfactual" if arm == "difference" else arm
+    ax.set_title(f"{metric.replace('_', ' ').capitalize().replace(' roi', ' ROI')}: {what}")
     ax.grid(axis="y", alpha=0.3)
     return ax
 

@@ -21,7 +21,7 @@ from loyaltysim.scenario.shipped import describe_shipped
 TINY_ARGS = ["--customers", "300", "--days", "60", "--replications", "2", "--quiet"]
 
 
-def invoke(*args: str, cwd: Path | None = None):
+def invoke(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
