@@ -1150,32 +1150,27 @@ def simulate_trips(population: Fit | Mapping | Population | str | Path, *, custo
                                   "replications": 1, "seed": seed, "start_weekday": start_weekday,
                                   "population": pop.model_dump(mode="json")})
 
-    class _Recorder(LoyaltyModel):
-        """Keeps the counterfactual (no-scheme) arm's trips."""
+    kept: list[tuple] = []
 
-        def __init__(self, scenario):
-            super().__init__(scenario, 0)
-            self.kept: list[tuple] = []
+    def keep(arm: str, day: int, weekday: int, t) -> None:
+        if arm == "counterfactual":  # the no-scheme arm
+            kept.append((t.idx.copy(), day, weekday, t.value.astype(float),
+                         np.asarray(t.band, np.int8), t.split * t.value[:, None]))
 
-        def _baskets(self, arm, draws, idx):
-            t = super()._baskets(arm, draws, idx)
-            if not arm.has_scheme:
-                self.kept.append((t.idx.copy(), self.day, self.weekday, t.value.astype(float),
-                                  np.asarray(t.band, np.int8), t.split * t.value[:, None]))
-            return t
-
-    model = _Recorder(sc).run()
-    if not model.kept or sum(k[0].size for k in model.kept) == 0:
+    model = LoyaltyModel(sc, 0)
+    model.trip_observers.append(keep)
+    model.run()
+    if not kept or sum(k[0].size for k in kept) == 0:
         return pd.DataFrame(columns=["customer_id", "date", "weekday", "band", "amount"])
-    idx = np.concatenate([k[0] for k in model.kept])
+    idx = np.concatenate([k[0] for k in kept])
     out = pd.DataFrame({
         "customer_id": idx,
-        "date": np.concatenate([np.full(k[0].size, k[1]) for k in model.kept]),
-        "weekday": np.concatenate([np.full(k[0].size, k[2], np.int8) for k in model.kept]),
-        "band": np.concatenate([k[4] for k in model.kept]),
-        "amount": np.concatenate([k[3] for k in model.kept]),
+        "date": np.concatenate([np.full(k[0].size, k[1]) for k in kept]),
+        "weekday": np.concatenate([np.full(k[0].size, k[2], np.int8) for k in kept]),
+        "band": np.concatenate([k[4] for k in kept]),
+        "amount": np.concatenate([k[3] for k in kept]),
     })
-    spend = np.concatenate([k[5] for k in model.kept])
+    spend = np.concatenate([k[5] for k in kept])
     for j, cat in enumerate(CATEGORIES):
         out[f"cat_{cat}"] = spend[:, j]
     return out

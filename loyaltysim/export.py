@@ -45,7 +45,7 @@ from loyaltysim.errors import LoyaltysimError
 from loyaltysim.scenario.models import INCOME_BANDS, WEEKDAYS
 
 __all__ = [
-    "BASE_DATE", "ExportError", "churn_days", "export_run", "rfm_table", "start_date", "transactions_table",
+    "BASE_DATE", "ExportError", "export_run", "rfm_table", "start_date", "transactions_table",
     "truth_table",
 ]
 
@@ -103,14 +103,14 @@ def rfm_table(transactions: pd.DataFrame, observation_period_end) -> pd.DataFram
     return out.reset_index(drop=True)
 
 
-def truth_table(customers: pd.DataFrame, churn_day: np.ndarray | None, start: date) -> pd.DataFrame:
+def truth_table(customers: pd.DataFrame, start: date) -> pd.DataFrame:
     """Each customer's hidden truth from a run's ``customers`` table (final state of the run: life
     events may have moved basket parameters and household during it).
 
     ``need_rate_per_year`` is needs at all stores (trips here are the share of needs that choose
     this retailer); ``basket_log_mu``/``basket_log_sd`` are the lognormal parameters of the
     customer's trip value and ``mean_basket`` its mean; ``churn_day`` is the day the customer left the
-    retailer for good (empty if never) and ``churn_date`` its calendar date.
+    retailer for good in the scheme arm (empty if never) and ``churn_date`` its calendar date.
     """
     c = customers
     out = pd.DataFrame({
@@ -125,37 +125,13 @@ def truth_table(customers: pd.DataFrame, churn_day: np.ndarray | None, start: da
         "income_band": np.asarray(INCOME_BANDS)[c["income_band"].to_numpy(int)],
         "preference": c["preference"].to_numpy(float),
     })
-    if churn_day is None:
-        out["churned"] = c["defected_scheme"].to_numpy(bool)
-        out["churn_day"] = pd.array([pd.NA] * len(c), dtype="Int64")
-    else:
-        churn_day = np.asarray(churn_day)
-        out["churned"] = churn_day >= 0
-        out["churn_day"] = pd.array(np.where(churn_day >= 0, churn_day, 0), dtype="Int64")
-        out.loc[churn_day < 0, "churn_day"] = pd.NA
+    churn_day = c["defection_day_scheme"].to_numpy()
+    out["churned"] = churn_day >= 0
+    out["churn_day"] = pd.array(np.where(churn_day >= 0, churn_day, 0), dtype="Int64")
+    out.loc[churn_day < 0, "churn_day"] = pd.NA
     dates = pd.Timestamp(start) + pd.to_timedelta(out["churn_day"].astype("float"), unit="D")
     out["churn_date"] = dates.dt.strftime("%Y-%m-%d").fillna("")
     return out
-
-
-def churn_days(scenario) -> tuple[np.ndarray, np.ndarray]:
-    """Replay replicate 0 of ``scenario``; return the day each customer left the retailer for good in
-    the scheme arm (-1 if never) and each customer's trips there (to check the replay)."""
-    from loyaltysim.model import LoyaltyModel
-
-    class _Replay(LoyaltyModel):
-        def __init__(self, sc) -> None:
-            super().__init__(sc, 0)
-            self.churn = np.full(self.population.n, -1, np.int32)
-
-        def _update_customers(self, arm, draws, t) -> None:
-            before = arm.shop.alive.copy() if arm.has_scheme else None
-            super()._update_customers(arm, draws, t)
-            if before is not None:
-                self.churn[before & ~arm.shop.alive] = self.day
-
-    model = _Replay(scenario).run()
-    return model.churn, model.arms[0].shop.visits.copy()
 
 
 def _read(folder: Path) -> dict:
@@ -195,13 +171,11 @@ def _read(folder: Path) -> dict:
     return out
 
 
-def export_run(folder: str | Path, out: str | Path | None = None, *, start: date | None = None,
-               churn: bool = True) -> dict[str, Path]:
+def export_run(folder: str | Path, out: str | Path | None = None, *, start: date | None = None) -> dict[str, Path]:
     """Write ``transactions.csv``, ``rfm.csv``, ``truth.csv`` and ``export.json`` for a run folder
     made with ``--transactions`` into ``out`` (default ``<folder>/export``); return their paths.
 
-    ``start`` overrides the calendar date of day 0. ``churn=False`` skips the replay that finds churn
-    days (``churned`` then comes from the run's customer table and ``churn_day`` is left empty).
+    ``start`` overrides the calendar date of day 0.
     """
     from loyaltysim.scenario.loading import validate
 
@@ -215,18 +189,7 @@ def export_run(folder: str | Path, out: str | Path | None = None, *, start: date
     end = start + timedelta(days=scenario.days - 1)
     tx = transactions_table(data["transactions"], start)
     rfm = rfm_table(tx, end)
-    churn_day = None
-    if churn:
-        if "defection_day_scheme" in data["customers"]:
-            churn_day = data["customers"]["defection_day_scheme"].to_numpy()
-        else:
-            churn_day, visits = churn_days(scenario)
-            stored = np.bincount(data["transactions"]["customer_id"].to_numpy(np.int64), minlength=visits.size)
-            if stored.size != visits.size or not np.array_equal(stored, visits):
-                raise ExportError(
-                    f"{folder / 'transactions.parquet'}: replaying the run does not reproduce its trips (made with "
-                    f"another loyaltysim version?), so churn days are unknown; export without churn days")
-    truth = truth_table(data["customers"], churn_day, start)
+    truth = truth_table(data["customers"], start)
     info = {
         "source": {"scenario": scenario.name, "scenario_hash": data["manifest"].get("scenario_hash"),
                    "seed": scenario.seed, "replicate": 0, "arm": "scheme"},
@@ -239,8 +202,6 @@ def export_run(folder: str | Path, out: str | Path | None = None, *, start: date
         "transactions": int(len(tx)),
         "amount": "money paid per trip, after member prices and offers, rounded to the cent",
         "rfm": "lifetimes / PyMC-Marketing conventions in days; pass observation_period_end to reproduce",
-        "churn_days": "replayed" if churn and "defection_day_scheme" not in data["customers"] else
-                      ("stored" if churn else "not exported"),
     }
     frames = {
         "transactions.csv": tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")),

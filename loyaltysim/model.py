@@ -64,6 +64,9 @@ class LoyaltyModel(mesa.Model):
         self.arms = [self._new_arm(name) for name in ARMS]
         self.history = np.zeros((len(ARMS), scenario.days, self.n_segments, len(RAW_NAMES)))
         self.transactions = TransactionLog([], [], [], [], [], []) if record_transactions else None
+        self.trip_observers: list = []
+        """Callables ``f(arm_name, day, weekday, trips)`` told of every day's trips in each arm, after
+        the till and the scheme have settled them (for logs, calibration checks and exports)."""
         self._changes = {c.day: c for c in scenario.changes}
         self._start_weekday = WEEKDAYS.index(scenario.start_weekday)
         self._initial_members()
@@ -124,6 +127,8 @@ class LoyaltyModel(mesa.Model):
             trips = self._baskets(arm, draws, shoppers)                   # 4
             self._till(arm, draws, trips)                                 # 5
             self._settle(arm, draws, trips)                               # 6
+            for observe in self.trip_observers:
+                observe(arm.name, self.day, self.weekday, trips)
             self._learn(arm, trips, events)                               # 7
             self._update_customers(arm, draws, trips)                     # 8
             self._record(arm)                                             # 9
@@ -244,6 +249,7 @@ class LoyaltyModel(mesa.Model):
         p = pop.defect_rate[alive] * np.exp(-2.0 * (shop.satisfaction[alive] - 0.5))
         gone = alive[draws.defect[alive] < p]
         shop.alive[gone] = False
+        shop.defect_day[gone] = day
         arm.ledger.add("defections", gone, 1.0)
         if arm.has_scheme:
             enrolment.leave(arm, gone)
@@ -344,7 +350,7 @@ class LoyaltyModel(mesa.Model):
             "trip_share_counterfactual": _share(cf.shop.visits, cf.shop.needs),
             "lapsed_scheme": self.day - sch.shop.last_visit >= self.spec.behaviour.lapse_days,
             "lapsed_counterfactual": self.day - cf.shop.last_visit >= self.spec.behaviour.lapse_days,
-            "defected_scheme": ~sch.shop.alive, "defected_counterfactual": ~cf.shop.alive,
+            "defection_day_scheme": sch.shop.defect_day, "defection_day_counterfactual": cf.shop.defect_day,
         })
         for k, cat in enumerate(CATEGORIES):
             df[f"share_{cat}"] = pop.categories[:, k]

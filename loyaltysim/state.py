@@ -27,6 +27,7 @@ class ShopperState:
     habit: np.ndarray        # float32 0-1: share of recent needs brought here
     satisfaction: np.ndarray  # float32 0-1: perceived value of the scheme relative to expectation (0.5 neutral)
     last_visit: np.ndarray   # int32 day of the latest trip here
+    defect_day: np.ndarray   # int32 day the customer left the retailer for good (-1 if never)
     needs: np.ndarray        # int32 shopping needs so far (here or elsewhere)
     visits: np.ndarray       # int32 trips here so far
     spend: np.ndarray        # float64 paid here so far
@@ -39,6 +40,7 @@ class ShopperState:
             habit=(1.0 / (1.0 + np.exp(-preference))).astype(np.float32),
             satisfaction=np.full(n, 0.5, np.float32),
             last_visit=np.zeros(n, np.int32),
+            defect_day=np.full(n, -1, np.int32),
             needs=np.zeros(n, np.int32),
             visits=np.zeros(n, np.int32),
             spend=np.zeros(n, np.float64),

@@ -100,7 +100,7 @@ def test_export_writes_transactions_rfm_and_truth(run_folder, tmp_path):
     assert len(truth) == 1500 and truth["customer_id"].is_unique
     assert {"need_rate_per_year", "basket_log_mu", "basket_log_sd", "segment", "churn_day"} <= set(truth.columns)
     c = result.customers.set_index("customer_id")
-    assert (truth.set_index("customer_id")["churned"] == c["defected_scheme"]).all()
+    assert (truth.set_index("customer_id")["churned"] == (c["defection_day_scheme"] >= 0)).all()
     gone = truth[truth["churned"]]
     assert len(gone) > 20 and gone["churn_day"].between(0, 119).all() and truth.loc[~truth["churned"], "churn_day"].isna().all()
     last = tx.assign(day=(pd.to_datetime(tx["date"]) - pd.Timestamp("2025-01-07")).dt.days).groupby("customer_id")["day"].max()
@@ -147,16 +147,8 @@ def test_a_failed_write_leaves_nothing_behind(run_folder, tmp_path, monkeypatch)
     monkeypatch.setattr(pd.DataFrame, "to_csv", flaky)
     out = tmp_path / "out"
     with pytest.raises(ex.ExportError) as err:
-        ex.export_run(folder, out, churn=False)
+        ex.export_run(folder, out)
     assert str(err.value) == f"{out}: cannot be written (No space left on device)"
     assert not out.exists()
 
 
-def test_churn_days_can_be_skipped(run_folder, tmp_path):
-    folder, result = run_folder
-    paths = ex.export_run(folder, tmp_path, churn=False)
-    truth = pd.read_csv(paths["truth.csv"])
-    assert truth["churn_day"].isna().all()
-    assert truth["churned"].to_numpy().tolist() == result.customers["defected_scheme"].to_numpy().tolist()
-    assert json.loads(paths["export.json"].read_text())["churn_days"] == "not exported"
-    assert np.isfinite(pd.read_csv(paths["rfm.csv"])[["frequency", "recency", "T", "monetary_value"]].to_numpy()).all()

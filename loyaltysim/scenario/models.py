@@ -100,7 +100,7 @@ class Segment(Strict):
     household_size: list[float] = Field(
         [0.32, 0.40, 0.135, 0.065, 0.08],
         description=f"Shares of households of 1, 2, 3, 4 and 5+ people. {CJ}, demographics of 801 households.")
-    children_share: float = Field(0.36, ge=0, le=1, description=f"Share of households of 2+ people with children. {CJ}.")
+    children_share: float = Field(0.53, ge=0, le=1, description=f"Share of households of 2+ people with children. {CJ}: 36% of all households have children, 53% of those of 2+ people.")
     income: list[float] = Field([0.35, 0.45, 0.20], description="Shares in the low, middle, high income bands. Assumption.")
     trips_per_year: GammaDist = Field(
         GammaDist(mean=120.0, shape=1.13),
