@@ -1,27 +1,22 @@
 """Invariants under random valid scenarios (hypothesis): every mechanic, extreme but legal values,
 tiny and empty segments, one-day and one-customer runs.
 
-CI runs the default profile; ``pytest --hypothesis-profile=thorough tests/test_properties.py`` tries
-thousands of scenarios.
+CI runs the "ci" profile (tests/conftest.py); ``pytest --hypothesis-profile=thorough
+tests/test_properties.py`` tries thousands of scenarios.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyaltysim import simulate
 from loyaltysim.metrics import INSIGHT_NAMES, RAW_NAMES
 from loyaltysim.scenario.loading import validate
 
-# CI's profile skips shrinking (slow for scenarios this rich): a failure prints the full scenario.
-settings.register_profile("default", max_examples=60, deadline=None, phases=[p for p in Phase if p != Phase.shrink],
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=2000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("default")
+
 
 share = st.floats(0.0, 1.0)
 small = st.floats(0.0, 0.5)
