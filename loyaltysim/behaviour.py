@@ -84,6 +84,16 @@ def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray
     return rate
 
 
+def recent_value(mem: MemberState, idx: np.ndarray, expected_share: float) -> np.ndarray:
+    """A member's recent net value from the scheme on a -1 to 1 scale: tanh(net value share / expected).
+
+    Positive when the scheme has given more than it took (fees, effort, privacy), negative when less;
+    it draws members back (store choice) and keeps them (defection). Zero for non-members.
+    """
+    share = mem.value_ema[idx] / np.maximum(mem.spend_ema[idx], 0.05)
+    return np.where(mem.member[idx], np.tanh(share / expected_share), 0.0)
+
+
 def friction_share(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
     """Cost of using the card per trip, as a share of the basket, as the customer feels it."""
     s = rules.scheme
@@ -116,7 +126,6 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
     """Of the customers with a need, those who shop here rather than at the competition."""
     b, comp = sc.behaviour, sc.competition
     u = (pop.preference[idx] + b.habit_weight * shop.habit[idx]
-         + b.satisfaction_weight * 2.0 * (shop.satisfaction[idx] - 0.5)
          - b.price_weight * pop.outcome[idx] * comp.price_advantage
          - b.reward_weight * pop.reward_seeking[idx] * comp.reward_rate)
     if mem is not None:
@@ -124,6 +133,7 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
         sub = idx[m]
         s = rules.scheme
         add = b.reward_weight * pop.reward_seeking[sub] * reward_rate(pop, mem, rules, sub)
+        add += b.value_weight * recent_value(mem, sub, b.expected_value_share)
         gg = s.goal_gradient
         add += gg.strength * pop.reward_seeking[sub] * pull(pop, mem, rules, sub)
         if s.member_pricing is not None:

@@ -207,11 +207,12 @@ class LoyaltyModel(mesa.Model):
         led.add("linked_sales", li, lv)
         mem.vouchers[t.idx[t.member]] = 0  # vouchers are spent on the next trip
         if s.points is not None:
+            # Expire first: the age ring's oldest slot is cleared before today's points go into it.
+            points_mod.expire(arm, day)
             points_mod.earn(arm, pop, li, lv, ls, day)
             points_mod.partner_earn(arm, day)
             points_mod.redeem(arm, pop, draws, li if s.points.redemption.mode == "manual" else members, day,
                               at_till=s.points.redemption.mode == "manual")
-            points_mod.expire(arm, day)
         if s.stamps is not None:
             points_mod.stamp(arm, li, lv)
         if s.tiers is not None:
@@ -244,9 +245,12 @@ class LoyaltyModel(mesa.Model):
             enrolment.leave_and_withdraw(pop, arm, draws, members)
             enrolment.refer(pop, arm, draws, np.flatnonzero(arm.mem.member))
             enrolment.join(sc, pop, arm, draws, t.idx, day)
-        # Defection: leaving the retailer for good, less likely the more satisfied.
+        # Defection: leaving the retailer for good, less likely for members the scheme has served well.
         alive = np.flatnonzero(shop.alive)
-        p = pop.defect_rate[alive] * np.exp(-2.0 * (shop.satisfaction[alive] - 0.5))
+        p = pop.defect_rate[alive]
+        if arm.has_scheme:
+            b = self.spec.behaviour
+            p = p * np.exp(-b.defection_value_weight * behaviour.recent_value(arm.mem, alive, b.expected_value_share))
         gone = alive[draws.defect[alive] < p]
         shop.alive[gone] = False
         shop.defect_day[gone] = day
@@ -338,7 +342,7 @@ class LoyaltyModel(mesa.Model):
             "preference": pop.preference, "last_life_event_day": pop.last_event_day,
             "member": mem.member, "ever_member": mem.ever_joined, "join_day": np.where(mem.member, mem.join_day, -1),
             "consent": mem.consent, "points": mem.points, "tier": mem.tier, "stamps": mem.stamps,
-            "satisfaction": sch.shop.satisfaction,
+            "satisfaction": mem.satisfaction,
             "est_own_label_share": est.own_label(self.priors.own),
             "est_basket_log_mu": est.log_basket(self.priors.log_basket),
             "insight_accuracy": mem.acc_mean, "life_event_detected_day": mem.detected_day,

@@ -116,7 +116,8 @@ class Params:
     """The scenario's constants as plain floats, read by every agent every day."""
 
     habit_weight: float
-    satisfaction_weight: float
+    value_weight: float
+    defection_value_weight: float
     price_weight: float
     reward_weight: float
     friction_weight: float
@@ -154,7 +155,8 @@ class Params:
             bucket_days = 0
         rate = en.join_rate_per_visit
         return cls(
-            habit_weight=b.habit_weight, satisfaction_weight=b.satisfaction_weight,
+            habit_weight=b.habit_weight, value_weight=b.value_weight,
+            defection_value_weight=b.defection_value_weight,
             price_weight=b.price_weight, reward_weight=b.reward_weight, friction_weight=b.friction_weight,
             habit_memory_days=b.habit_memory_days, comp_price_advantage=sc.competition.price_advantage,
             comp_reward_rate=sc.competition.reward_rate, earn_per_unit=s.points.earn_per_unit,
@@ -252,11 +254,17 @@ class Customer(mesa.Agent):
             self.settle(p)
         if scheme:
             self.update(p, rng, shopped)
-        # Defection: leaving the retailer for good, less likely the more satisfied.
-        if rng.random() < self.defect_rate * math.exp(-2.0 * (self.satisfaction - 0.5)):
+        # Defection: leaving the retailer for good, less likely for members the scheme has served well.
+        if rng.random() < self.defect_rate * math.exp(-self.model.params.defection_value_weight * self.recent_value()):
             self.alive = False
             if self.member:
                 self.leave()
+
+    def recent_value(self) -> float:
+        """Recent net value from the scheme on a -1 to 1 scale (0 for non-members)."""
+        if not self.member:
+            return 0.0
+        return math.tanh(self.value_ema / max(self.spend_ema, 0.05) / self.model.params.expected_share)
 
     def progress(self) -> float:
         """Progress (0-1) toward the reward (0 for non-members)."""
@@ -270,10 +278,9 @@ class Customer(mesa.Agent):
 
     def choose(self, p: Params, rng: np.random.Generator) -> bool:
         """3. This retailer or the competition (binary logit); habit remembers the answer."""
-        u = (self.utility_base + p.habit_weight * self.habit
-             + p.satisfaction_weight * 2.0 * (self.satisfaction - 0.5))
+        u = self.utility_base + p.habit_weight * self.habit
         if self.member:
-            u += (self.member_utility + p.gg_strength * self.reward_seeking * self.pull()
+            u += (self.member_utility + p.value_weight * self.recent_value() + p.gg_strength * self.reward_seeking * self.pull()
                   + p.price_weight * self.outcome * min(self.vouchers / self.mean_basket, 1.0))
         here = rng.random() < _sigmoid(u)
         self.habit += self.habit_alpha * (here - self.habit)

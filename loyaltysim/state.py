@@ -25,7 +25,6 @@ class ShopperState:
 
     alive: np.ndarray        # bool: has not left the retailer for good
     habit: np.ndarray        # float32 0-1: share of recent needs brought here
-    satisfaction: np.ndarray  # float32 0-1: perceived value of the scheme relative to expectation (0.5 neutral)
     last_visit: np.ndarray   # int32 day of the latest trip here
     defect_day: np.ndarray   # int32 day the customer left the retailer for good (-1 if never)
     needs: np.ndarray        # int32 shopping needs so far (here or elsewhere)
@@ -38,7 +37,6 @@ class ShopperState:
             alive=np.ones(n, bool),
             # Start habit at the no-scheme choice probability, so day 0 is in steady state.
             habit=(1.0 / (1.0 + np.exp(-preference))).astype(np.float32),
-            satisfaction=np.full(n, 0.5, np.float32),
             last_visit=np.zeros(n, np.int32),
             defect_day=np.full(n, -1, np.int32),
             needs=np.zeros(n, np.int32),
@@ -65,6 +63,7 @@ class MemberState:
     vouchers: np.ndarray     # float32 money-off held for the next trip
     offer_until: np.ndarray  # int32 last day the live offer is valid
     offer_cat: np.ndarray    # int8 category of the live offer
+    satisfaction: np.ndarray  # float32 0-1: the scheme's recent net value against expectation (0.5 neutral)
     value_ema: np.ndarray    # float32 recent perceived net value per day
     spend_ema: np.ndarray    # float32 recent spend per day here
     last_update: np.ndarray  # int32 day of the latest satisfaction update
@@ -91,7 +90,7 @@ class MemberState:
             points=i4(), buckets=np.zeros((n, buckets), np.int32), last_earn=i4(), goal=np.zeros(n, np.int8),
             stamps=np.zeros(n, np.int16), tier=np.zeros(n, np.int8), qualifying=f4(), vouchers=f4(),
             offer_until=np.full(n, NO_DAY, np.int32), offer_cat=np.zeros(n, np.int8),
-            value_ema=f4(), spend_ema=f4(), last_update=i4(),
+            satisfaction=np.full(n, 0.5, np.float32), value_ema=f4(), spend_ema=f4(), last_update=i4(),
             obs_trips=f4(), obs_last=np.full(n, NO_DAY, np.int32),
             obs_cat=np.zeros((n, len(CATEGORIES)), np.float32), obs_dow=np.zeros((n, 7), np.float32),
             obs_hour=np.zeros((n, len(HOUR_BANDS)), np.float32), obs_own=f4(), obs_logb=f4(),

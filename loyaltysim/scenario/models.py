@@ -127,7 +127,7 @@ class Segment(Strict):
     retailer_preference: NormalDist = Field(
         NormalDist(mean=0.0, sd=1.0),
         description="Base utility of this retailer over the competition (logit scale) before any scheme. Assumption: an even split on average.")
-    defection_per_year: float = Field(0.10, ge=0, le=1, description="Yearly chance a customer leaves the retailer for good at neutral satisfaction. Assumption.")
+    defection_per_year: float = Field(0.10, ge=0, le=1, description="Yearly chance a customer leaves the retailer for good, with no scheme value either way. Assumption.")
     life_events: LifeEventRates = Field(LifeEventRates(), description="Yearly life-event probabilities.")
 
     @model_validator(mode="after")
@@ -425,9 +425,10 @@ class Behaviour(Strict):
     friction_weight: float = Field(8.0, ge=0, description="Utility lost per unit of friction cost as a share of basket, fully time-poor. Assumption.")
     habit_weight: float = Field(1.0, ge=0, description="Utility of a full habit. Assumption.")
     habit_memory_days: float = Field(30.0, gt=0, description="Time constant of habit. Assumption.")
-    satisfaction_weight: float = Field(0.5, ge=0, description="Utility of satisfaction above neutral. Assumption.")
-    satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of satisfaction. Assumption.")
-    expected_value_share: float = Field(0.01, ge=0, description="Net value as a share of spend that members expect; more satisfies. Assumption (1% of spend, Tesco 1995).")
+    value_weight: float = Field(0.15, ge=0, description="Utility of a member's recent net value from the scheme, as tanh(net value share / expected share), -1 to 1. Assumption.")
+    defection_value_weight: float = Field(0.7, ge=0, description="How much a member's recent net value (the same -1 to 1 measure) lowers the chance of leaving the retailer for good. Assumption.")
+    satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of members' recent net value and satisfaction. Assumption.")
+    expected_value_share: float = Field(0.01, gt=0, description="Net value as a share of spend that members expect: above it they are satisfied with the scheme (stay, consent, refer), below it not. Assumption (1% of spend, Tesco 1995).")
     lapse_days: int = Field(60, ge=1, description="A customer with no visit for this long is lapsed.")
 
 

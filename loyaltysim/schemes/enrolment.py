@@ -144,7 +144,7 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
     """Weekly: satisfaction follows recent net value per unit of spend against what members expect."""
     if day % SATISFACTION_EVERY_DAYS != SATISFACTION_EVERY_DAYS - 1:
         return
-    mem, shop, b = arm.mem, arm.shop, sc.behaviour
+    mem, b = arm.mem, sc.behaviour
     idx = np.flatnonzero(mem.member)
     a = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days)
     spent = arm.spend_week[idx]
@@ -152,7 +152,7 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
     mem.spend_ema[idx] += a * (spent / SATISFACTION_EVERY_DAYS - mem.spend_ema[idx])
     share = mem.value_ema[idx] / np.maximum(mem.spend_ema[idx], 0.05)
     expect = max(b.expected_value_share, 1e-4)
-    shop.satisfaction[idx] = sigmoid(2.0 * (share - expect) / expect).astype(np.float32)
+    mem.satisfaction[idx] = sigmoid(2.0 * (share - expect) / expect).astype(np.float32)
     arm.net_value[:] = 0
     arm.spend_week[:] = 0
 
@@ -160,12 +160,12 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
 def leave_and_withdraw(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
     """Dissatisfied members leave (forfeiting points); privacy-concerned, dissatisfied ones withdraw consent."""
     mem, s = arm.mem, arm.rules.scheme
-    sat = arm.shop.satisfaction[members]
+    sat = arm.mem.satisfaction[members]
     daily = 1.0 - (1.0 - s.enrolment.leave_rate_per_year) ** (1 / 365)
     leaving = members[draws.leave[members] < daily * (1.0 - sat)]
     leave(arm, leaving)
     consenting = members[(mem.consent[members] & CONSENT_BIT["transactions"]) > 0]
-    w = CONSENT_WITHDRAWAL_PER_YEAR / 365 * pop.privacy[consenting] * (1.0 - arm.shop.satisfaction[consenting])
+    w = CONSENT_WITHDRAWAL_PER_YEAR / 365 * pop.privacy[consenting] * (1.0 - arm.mem.satisfaction[consenting])
     withdraw = consenting[draws.consent_change[consenting] < w]
     mem.consent[withdraw] = 0
     mem.forget(withdraw)
@@ -185,13 +185,13 @@ def leave(arm: Arm, idx: np.ndarray) -> None:
     mem.offer_until[idx] = NO_DAY
     mem.join_day[idx] = NO_DAY
     mem.forget(idx)
-    arm.shop.satisfaction[idx] = 0.5
+    arm.mem.satisfaction[idx] = 0.5
     arm.ledger.add("leaves", idx, 1.0)
 
 
 def refer(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
     """Satisfied, belonging-motivated members refer others; tomorrow's joins feel the referrals."""
     rate = arm.rules.scheme.enrolment.referral_rate_per_year / 365
-    p = rate * arm.shop.satisfaction[members] * pop.belonging[members]
+    p = rate * arm.mem.satisfaction[members] * pop.belonging[members]
     arm.referrals = float(np.count_nonzero(draws.refer[members] < p))
 
