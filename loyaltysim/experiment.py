@@ -20,7 +20,8 @@ from loyaltysim.executors import Executor, SerialExecutor
 from loyaltysim.ledger import verdict as judge
 from loyaltysim.metrics import DERIVED, RAW_NAMES, REGISTRY, add_derived
 from loyaltysim.model import LoyaltyModel
-from loyaltysim.scenario.loading import load_scenario
+from loyaltysim.scenario.loading import apply_overrides, load_scenario, scenario_data, validate
+from loyaltysim.scenario.shipped import resolve
 from loyaltysim.scenario.models import Scenario
 
 KEYS = ["replicate", "arm", "day", "segment"]
@@ -166,11 +167,13 @@ def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, replic
     (serially) or as replicates complete (with another ``executor``, n = days per replicate).
     """
     if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario, overrides)
-    changes = {k: v for k, v in (("seed", seed), ("replications", replications),
-                                 ("customers", customers), ("days", days)) if v is not None}
-    if changes:
-        scenario = Scenario.model_validate({**scenario.model_dump(by_alias=True), **changes})
+        scenario = load_scenario(resolve(str(scenario)), overrides)
+    elif overrides:
+        scenario = validate(apply_overrides(scenario_data(scenario), overrides), "<scenario>")
+    sizes = {k: v for k, v in (("seed", seed), ("replications", replications),
+                               ("customers", customers), ("days", days)) if v is not None}
+    if sizes:
+        scenario = validate(apply_overrides(scenario_data(scenario), sizes), "<scenario>", overridden=list(sizes))
     check_resources(scenario)
     units = [(scenario, r, transactions) for r in range(scenario.replications)]
     if executor is None or isinstance(executor, SerialExecutor):

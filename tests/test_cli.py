@@ -163,7 +163,7 @@ FILE_MISTAKES = [
      ["bad.yaml:11", "scheme.stamps.required", "(got 0)"]),
     ("missing required field", "name: tiny\n", [], ["bad.yaml", "population", "is required"]),
     ("share list of the wrong length", edit("      share: 1.0\n", "      share: 1.0\n      household_size: [0.5, 0.5]\n"),
-     [], ["bad.yaml:7", "population.segments.0", "household_size needs 5 shares (got 2)"]),
+     [], ["bad.yaml:9", "population.segments.0.household_size", "needs 5 shares (1, 2, 3, 4, 5+) (got 2)"]),
     ("value not allowed", edit("days: 10", "days: 10\nstart_weekday: monday"), [],
      ["bad.yaml:4", "start_weekday", "'mon'", "(got 'monday')"]),
     ("kind not allowed", edit("kind: voucher", "kind: cash"), [], ["bad.yaml:13", "kind", "'cash'"]),

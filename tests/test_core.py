@@ -138,12 +138,12 @@ def test_summary_has_a_confidence_interval_for_every_arm_and_segment(rich):
 @pytest.mark.parametrize("override, field", [
     ({"population.segments.0.trips_per_year": {"mean": -3, "shape": 1}}, "population.segments.0.trips_per_year.mean"),
     ({"population.segments.0.share": 0.7}, "population"),
-    ({"population.segments.0.categories": [0.5, 0.5, 0.5, 0, 0, 0, 0]}, "population.segments.0"),
+    ({"population.segments.0.categories": [0.5, 0.5, 0.5, 0, 0, 0, 0]}, "population.segments.0.categories"),
     ({"scheme.points.rewards.0.points": 0}, "scheme.points.rewards.0.points"),
     ({"scheme.stamps": {"required": 0, "reward": {"name": "x", "kind": "free_product", "points": 1, "face_value": 1}}},
      "scheme.stamps.required"),
     ({"scheme.expiry.age_days": -5}, "scheme.expiry.age_days"),
-    ({"scheme.tiers.levels.1.threshold": 0}, "scheme.tiers"),
+    ({"scheme.tiers.levels.1.threshold": 0}, "scheme.tiers.levels"),
     ({"customers": 0}, "customers"),
     ({"scheme.enrolment.card_presentation": 1.5}, "scheme.enrolment.card_presentation"),
 ])
@@ -217,11 +217,33 @@ def test_insight_falls_when_consent_is_withdrawn_and_decays_when_data_stops():
     assert (arm.insight[:4, 0] < after[:4, 0]).all()
 
 
-def test_a_change_to_the_population_or_after_the_end_is_refused():
+def test_a_change_to_the_population_is_refused_and_one_after_the_end_never_happens():
     with pytest.raises(ScenarioError, match="cannot change during a run"):
         scenario(changes=[{"day": 10, "set": {"population.segments.0.share": 0.5}}])
-    with pytest.raises(ScenarioError, match="after the last day"):
-        scenario(days=50, changes=[{"day": 60, "set": {"scheme.points.earn_per_unit": 2}}])
+    late = scenario(days=30, customers=300, replications=1,
+                    changes=[{"day": 60, "set": {"scheme.points.earn_per_unit": 5}}])
+    plain = scenario(days=30, customers=300, replications=1)
+    pd.testing.assert_frame_equal(simulate(late).daily, simulate(plain).daily)
+
+
+def test_an_override_error_names_the_override_not_the_file_line(tmp_path):
+    from loyaltysim import load_scenario
+    path = tmp_path / "s.yaml"
+    import yaml
+    path.write_text(yaml.safe_dump(base_data()))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path, ["scheme.points.earn_per_unit=-1"])
+    assert str(err.value).startswith("--set scheme.points.earn_per_unit: scheme.points.earn_per_unit: ")
+    with pytest.raises(ScenarioError) as err:
+        simulate(path, days=0)
+    assert str(err.value).startswith("--set days: days: ")
+
+
+def test_a_wrong_length_share_list_is_reported_at_its_own_field():
+    with pytest.raises(ScenarioError) as err:
+        scenario(overrides={"population.segments.1.household_size": [0.5, 0.5]})
+    assert err.value.field == "population.segments.1.household_size"
+    assert "needs 5 shares (1, 2, 3, 4, 5+) (got 2)" in str(err.value)
 
 
 def _daily(states):

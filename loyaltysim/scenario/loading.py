@@ -190,22 +190,30 @@ def _clean_loc(loc: tuple) -> Path_:
     return tuple(p for p in loc if isinstance(p, int) or not (str(p)[:1].isupper() or "[" in str(p)))
 
 
-def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | None = None) -> Scenario:
-    """Validate a scenario mapping; raise ScenarioError naming the first problem's line and field."""
+def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | None = None,
+             overridden: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Validate a scenario mapping; raise ScenarioError naming the first problem's line and field.
+
+    A problem in a field set by an override (``overridden`` key paths) is reported against that
+    ``--set``, not against the file's line for the same field.
+    """
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = _clean_loc(tuple(err["loc"]))
         err = {**err, "loc": loc}
+        field = ".".join(str(p) for p in loc) or None
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        culprit = _override_for(loc, overridden)
+        if culprit is not None:
+            raise ScenarioError(_describe(err) + extra, source=f"--set {culprit}", field=field) from None
         lines = lines or {}
         line = None
         for n in range(len(loc), -1, -1):
             if loc[:n] in lines:
                 line = lines[loc[:n]]
                 break
-        field = ".".join(str(p) for p in loc) or None
-        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ScenarioError(_describe(err) + extra, source=source, line=line, field=field) from None
     # Every change must itself give a valid scenario, so a bad change fails before day 0.
     for i, change in enumerate(scenario.changes):
@@ -215,9 +223,6 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
                 f"change on day {change.day}: '{fixed[0]}' cannot change during a run "
                 f"(changes may set scheme, business, competition, behaviour and verdict fields)",
                 source=source, line=(lines or {}).get(("changes", i)), field=f"changes.{i}.set")
-        if change.day >= scenario.days:
-            raise ScenarioError(f"change on day {change.day} is after the last day ({scenario.days - 1})",
-                                source=source, line=(lines or {}).get(("changes", i)), field=f"changes.{i}.day")
         changed = apply_overrides(scenario_data(scenario), change.set, source=source)
         changed["changes"] = []
         try:
@@ -230,6 +235,17 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
                 f"change on day {change.day}: " + _describe(err), source=source,
                 line=(lines or {}).get(("changes", i)), field=".".join(str(p) for p in loc)) from None
     return scenario
+
+
+def _override_for(loc: Path_, overridden) -> str | None:
+    """The override key whose path contains ``loc`` or lies inside it, if any."""
+    here = [str(p) for p in loc]
+    for key in overridden:
+        parts = key.split(".")
+        n = min(len(parts), len(here))
+        if parts[:n] == here[:n]:
+            return key
+    return None
 
 
 def scenario_data(scenario: Scenario) -> dict:
@@ -258,9 +274,12 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     except OSError as err:
         raise ScenarioError(f"cannot be read ({err.strerror})", source=source) from None
     data, lines = read_yaml(text, source)
+    keys: list[str] = []
     if overrides:
-        data = apply_overrides(data, overrides)
-    return validate(data, source, lines)
+        items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
+        keys = [k for k, _ in items]
+        data = apply_overrides(data, dict(items))
+    return validate(data, source, lines, overridden=keys)
 
 
 def apply_change(scenario: Scenario, changes: dict[str, Any]) -> Scenario:

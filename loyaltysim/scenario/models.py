@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CATEGORIES: tuple[str, ...] = (
     "grocery", "produce", "meat_seafood", "deli_bakery", "drug_gm", "fuel", "indulgence",
@@ -36,14 +36,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
-def _shares(values: list[float], name: str, size: int | None = None) -> list[float]:
+def _shares(values: list[float], size: int | None = None, labels: tuple[str, ...] = ()) -> list[float]:
     if size is not None and len(values) != size:
-        raise ValueError(f"{name} needs {size} shares (got {len(values)})")
+        names = f" ({', '.join(labels)})" if labels else ""
+        raise ValueError(f"needs {size} shares{names} (got {len(values)})")
     if any(v < 0 for v in values):
-        raise ValueError(f"{name} shares must be non-negative")
+        raise ValueError("shares must be at least 0")
     total = sum(values)
     if abs(total - 1.0) > 1e-3:
-        raise ValueError(f"{name} shares must sum to 1 (got {total:.4g})")
+        raise ValueError(f"shares must sum to 1 (got {total:.4g})")
     return values
 
 
@@ -130,16 +131,37 @@ class Segment(Strict):
     defection_per_year: float = Field(0.10, ge=0, le=1, description="Yearly chance a customer leaves the retailer for good, with no scheme value either way. Assumption.")
     life_events: LifeEventRates = Field(LifeEventRates(), description="Yearly life-event probabilities.")
 
-    @model_validator(mode="after")
-    def _check_shares(self) -> "Segment":
-        _shares(self.household_size, "household_size", 5)
-        _shares(self.income, "income", len(INCOME_BANDS))
-        _shares(self.weekday, "weekday", 7)
-        _shares(self.hour_bands, "hour_bands", len(HOUR_BANDS))
-        _shares(self.categories, "categories", len(CATEGORIES))
-        if self.name == "all":
+    @field_validator("household_size")
+    @classmethod
+    def _household(cls, v):
+        return _shares(v, 5, ("1", "2", "3", "4", "5+"))
+
+    @field_validator("income")
+    @classmethod
+    def _income(cls, v):
+        return _shares(v, len(INCOME_BANDS), INCOME_BANDS)
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, v):
+        return _shares(v, 7, WEEKDAYS)
+
+    @field_validator("hour_bands")
+    @classmethod
+    def _hours(cls, v):
+        return _shares(v, len(HOUR_BANDS), HOUR_BANDS)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, v):
+        return _shares(v, len(CATEGORIES), CATEGORIES)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        if v == "all":
             raise ValueError("'all' is reserved for the whole population")
-        return self
+        return v
 
 
 class Population(Strict):
@@ -149,7 +171,10 @@ class Population(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "Population":
-        _shares([s.share for s in self.segments], "segments[*].share")
+        try:
+            _shares([s.share for s in self.segments])
+        except ValueError as err:
+            raise ValueError(f"segment {err}") from None
         names = [s.name for s in self.segments]
         if len(set(names)) != len(names):
             raise ValueError("segment names must be unique")
@@ -196,14 +221,15 @@ class Points(Strict):
     rewards: list[Reward] = Field(min_length=1, description="The reward catalogue.")
     redemption: Redemption = Field(Redemption(), description="Redemption rules.")
 
-    @model_validator(mode="after")
-    def _check(self) -> "Points":
-        for cat, m in self.category_multipliers.items():
+    @field_validator("category_multipliers")
+    @classmethod
+    def _multipliers(cls, v):
+        for cat, m in v.items():
             if cat not in CATEGORIES:
-                raise ValueError(f"category_multipliers: '{cat}' is not a category (allowed: {', '.join(CATEGORIES)})")
+                raise ValueError(f"'{cat}' is not a category (allowed: {', '.join(CATEGORIES)})")
             if m < 0:
-                raise ValueError(f"category_multipliers.{cat} must be at least 0")
-        return self
+                raise ValueError(f"{cat} must be at least 0 (got {m})")
+        return v
 
 
 class Stamps(Strict):
@@ -245,14 +271,15 @@ class Tiers(Strict):
     downgrade: Literal["to_qualified", "one_level", "never"] = Field("one_level", description="What happens at review to members below their tier's threshold.")
     levels: list[Tier] = Field(min_length=2, description="Tiers from lowest (threshold 0) upwards.")
 
-    @model_validator(mode="after")
-    def _check(self) -> "Tiers":
-        th = [t.threshold for t in self.levels]
-        if th[0] != 0:
-            raise ValueError("the lowest tier's threshold must be 0")
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v):
+        th = [t.threshold for t in v]
+        if th and th[0] != 0:
+            raise ValueError(f"the lowest tier's threshold must be 0 (got {th[0]})")
         if any(b <= a for a, b in zip(th, th[1:])):
-            raise ValueError("tier thresholds must increase")
-        return self
+            raise ValueError(f"tier thresholds must increase (got {th})")
+        return v
 
 
 class MemberPricing(Strict):
@@ -296,18 +323,28 @@ class DataCollection(Strict):
         description="Yearly privacy cost to a fully privacy-concerned customer of sharing each source. Assumption.")
     app_friction_relief: float = Field(0.5, ge=0, le=1, description="Share of card friction removed for app users. Assumption.")
 
+    @field_validator("requested")
+    @classmethod
+    def _requested(cls, v):
+        if "transactions" not in v:
+            raise ValueError("must include 'transactions' (linked spend is what any card collects)")
+        return v
+
+    @field_validator("privacy_cost_per_year")
+    @classmethod
+    def _privacy(cls, v):
+        for k, cost in v.items():
+            if k not in DATA_SOURCES:
+                raise ValueError(f"'{k}' is not a data source (allowed: {', '.join(DATA_SOURCES)})")
+            if cost < 0:
+                raise ValueError(f"{k} must be at least 0 (got {cost})")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> "DataCollection":
-        if "transactions" not in self.requested:
-            raise ValueError("requested must include 'transactions'")
         missing = [r for r in self.required if r not in self.requested]
         if missing:
             raise ValueError(f"required sources {missing} are not in requested")
-        for k, v in self.privacy_cost_per_year.items():
-            if k not in DATA_SOURCES:
-                raise ValueError(f"privacy_cost_per_year: '{k}' is not a data source (allowed: {', '.join(DATA_SOURCES)})")
-            if v < 0:
-                raise ValueError(f"privacy_cost_per_year.{k} must be at least 0")
         return self
 
 
@@ -387,11 +424,12 @@ class Business(Strict):
         description=f"Gross margin rate by category ({', '.join(CATEGORIES)}). Assumption: typical grocery margins; fuel thin.")
     insight: Insight = Field(Insight(), description="Insight model.")
 
-    @model_validator(mode="after")
-    def _check(self) -> "Business":
-        if len(self.margin) != len(CATEGORIES) or any(not 0 <= m < 1 for m in self.margin):
-            raise ValueError(f"margin needs {len(CATEGORIES)} rates each in [0, 1)")
-        return self
+    @field_validator("margin")
+    @classmethod
+    def _margin(cls, v):
+        if len(v) != len(CATEGORIES) or any(not 0 <= m < 1 for m in v):
+            raise ValueError(f"needs {len(CATEGORIES)} rates ({', '.join(CATEGORIES)}), each from 0 to below 1 (got {v})")
+        return v
 
 
 class Competition(Strict):
@@ -453,9 +491,10 @@ class Scenario(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, populate_by_name=True)
 
-    @model_validator(mode="after")
-    def _check(self) -> "Scenario":
-        days = [c.day for c in self.changes]
+    @field_validator("changes")
+    @classmethod
+    def _changes(cls, v):
+        days = [c.day for c in v]
         if days != sorted(days):
-            raise ValueError("changes must be in day order")
-        return self
+            raise ValueError(f"changes must be in day order (got days {days})")
+        return v
