@@ -99,25 +99,8 @@ QUIET_OPT = typer.Option(False, "--quiet", help="No progress bar.")
 
 
 def _load(arg: str, overrides: list[str]):
-    """Load a scenario (a path or a shipped name) with overrides; a problem an override caused is
-    reported against that ``--set``, not against the file's line for the same field."""
-    try:
-        return load_scenario(resolve(arg), overrides)
-    except ScenarioError as err:
-        culprit = _override_for(err.field, overrides) if err.source != "--set" else None
-        if culprit is None:
-            raise
-        raise ScenarioError(err.problem, source=f"--set {culprit}", field=err.field) from None
-
-
-def _override_for(field: str | None, overrides: list[str]) -> str | None:
-    if not field:
-        return None
-    for text in reversed(overrides):  # the last override of a field wins, so blame it
-        key = text.partition("=")[0].strip()
-        if field == key or field.startswith(key + ".") or key.startswith(field + "."):
-            return text
-    return None
+    """Load a scenario (a path or a shipped name) with overrides."""
+    return load_scenario(resolve(arg), overrides)
 
 
 def _check_format(fmt: str) -> None:

@@ -233,7 +233,7 @@ def test_an_override_error_names_the_override_not_the_file_line(tmp_path):
     path.write_text(yaml.safe_dump(base_data()))
     with pytest.raises(ScenarioError) as err:
         load_scenario(path, ["scheme.points.earn_per_unit=-1"])
-    assert str(err.value).startswith("--set scheme.points.earn_per_unit: scheme.points.earn_per_unit: ")
+    assert str(err.value).startswith("--set scheme.points.earn_per_unit=-1: scheme.points.earn_per_unit: ")
     with pytest.raises(ScenarioError) as err:
         simulate(path, days=0)
     assert str(err.value).startswith("--set days: days: ")

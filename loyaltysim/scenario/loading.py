@@ -194,8 +194,8 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
              overridden: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Validate a scenario mapping; raise ScenarioError naming the first problem's line and field.
 
-    A problem in a field set by an override (``overridden`` key paths) is reported against that
-    ``--set``, not against the file's line for the same field.
+    A problem in a field set by an override (``overridden``: ``key.path=value`` texts or bare key
+    paths) is reported against that ``--set``, not against the file's line for the same field.
     """
     try:
         scenario = Scenario.model_validate(data)
@@ -240,11 +240,12 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
 def _override_for(loc: Path_, overridden) -> str | None:
     """The override key whose path contains ``loc`` or lies inside it, if any."""
     here = [str(p) for p in loc]
-    for key in overridden:
+    for text in reversed(list(overridden)):  # the last override of a field wins, so blame it
+        key = text.partition("=")[0].strip()
         parts = key.split(".")
         n = min(len(parts), len(here))
         if parts[:n] == here[:n]:
-            return key
+            return text
     return None
 
 
@@ -276,9 +277,11 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     data, lines = read_yaml(text, source)
     keys: list[str] = []
     if overrides:
-        items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
-        keys = [k for k, _ in items]
-        data = apply_overrides(data, dict(items))
+        if isinstance(overrides, dict):
+            keys = list(overrides)
+        else:
+            keys = [o.strip() for o in overrides]
+        data = apply_overrides(data, overrides)
     return validate(data, source, lines, overridden=keys)
 
 
