@@ -264,5 +264,11 @@ def _print_comparison(comparison) -> None:
         console.print(f"{label}: {describe(result.verdict)}", highlight=False)
 
 
+# Commands kept in their own modules, registered here so `loyaltysim --help` lists them all.
+from loyaltysim.cli_data import calibrate, export  # noqa: E402
+
+app.command()(calibrate)
+app.command()(export)
+
 if __name__ == "__main__":
     app()

