@@ -244,10 +244,28 @@ def _print_summary(result) -> None:
         cells = []
         for arm in ("scheme", "counterfactual", "difference"):
             row = s.loc[(m, arm)]
-            cells.append(format_estimate(row["mean"], row["ci_low"], row["ci_high"]))
+            cells.append(_compact(row["mean"], row["ci_low"], row["ci_high"]))
         table.add_row(m, str(s.loc[(m, "scheme"), "unit"]), *cells)
     console.print(table)
     console.print(describe(result.verdict), highlight=False)
+
+
+def _short(x: float) -> str:
+    """A number in at most about six characters: 3 significant digits, k/M/G for large ones."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def _compact(mean: float, lo: float, hi: float) -> str:
+    """Mean and 95% interval half-width for a narrow terminal: ``1.82 ±0.03``."""
+    if mean != mean:
+        return "-"
+    if lo == lo and hi == hi and hi > lo:
+        half = (hi - lo) / 2
+        return f"{_short(mean)} ±{half:.2g}" if abs(half) < 1e3 else f"{_short(mean)} ±{_short(half)}"
+    return _short(mean)
 
 
 def _print_comparison(comparison) -> None:

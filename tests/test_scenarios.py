@@ -164,3 +164,13 @@ def _models_in(annotation) -> list:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def test_the_readme_scenario_reference_is_current():
+    from loyaltysim.scenario.schema import README_MARKERS, readme_reference
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start, end = README_MARKERS
+    shown = readme[readme.index(start) + len(start):readme.index(end)].strip()
+    assert shown == readme_reference(), (
+        "README's scenario reference is stale: run python -c 'from loyaltysim.scenario.schema import "
+        "update_readme; update_readme()'")

@@ -88,3 +88,22 @@ def _type(prop: dict) -> str:
     if kind == "object" and isinstance(prop.get("additionalProperties"), dict):
         return f"map of {_type(prop['additionalProperties'])}"
     return str(kind)
+
+
+README_MARKERS = ("<!-- scenario-reference:start -->", "<!-- scenario-reference:end -->")
+
+
+def readme_reference() -> str:
+    """The scenario reference as the README shows it (one heading level down)."""
+    return scenario_reference().strip().replace("### ", "#### ")
+
+
+def update_readme(path: str = "README.md") -> None:
+    """Rewrite the scenario reference between the README's markers (after a change to the models)."""
+    from pathlib import Path
+
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    start, end = README_MARKERS
+    a, b = text.index(start) + len(start), text.index(end)
+    p.write_text(text[:a] + "\n" + readme_reference() + "\n" + text[b:], encoding="utf-8")
