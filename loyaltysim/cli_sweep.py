@@ -1,0 +1,122 @@
+"""The ``loyaltysim sweep`` command: a thin layer over ``loyaltysim.sweep``.
+
+Registered on the CLI's app as ``app.command("sweep")(sweep)``. The CLI's helpers are imported when
+the command runs, so this module and ``loyaltysim.cli`` may be imported in either order.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+__all__ = ["sweep"]
+
+SHOWN_POINTS = 20
+"""Points listed in the table printed at the end (all of them are in summary.csv and the report)."""
+
+
+def sweep(
+    scenario: str = typer.Argument(..., help="Scenario YAML file (its sweep: section is the design), or a shipped name."),
+    vary: List[str] = typer.Option([], "--vary", help="A field and its values: key.path=v1,v2,... (repeatable; replaces the file's sweep: section)."),
+    design: Optional[str] = typer.Option(None, "--design", help="grid (every combination, the default), one_at_a_time, or list."),
+    replications: Optional[int] = typer.Option(None, "--replications", min=1, help="Replications per point."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: every core)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="serial, local (processes, the default) or dask."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler (tcp://host:port)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the sweep in --out, reusing its completed runs."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Sweep folder (default results/<name>/sweep-<timestamp>/)."),
+    customers: Optional[int] = typer.Option(None, "--customers", min=1, help="Override the number of customers."),
+    days: Optional[int] = typer.Option(None, "--days", min=1, help="Override the number of days."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Override the root seed."),
+    set_: List[str] = typer.Option([], "--set", help="Override a field of the base scenario: key.path=value (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Run a scenario over a grid of parameter values, each point with replications and its
+    counterfactual; write sweep.json, index.parquet, summary.csv, plots and a report."""
+    from loyaltysim.cli import user_errors
+
+    user_errors(_sweep)(scenario, vary, design, replications, workers, executor, scheduler, resume, out,
+                        customers, days, seed, set_, quiet)
+
+
+def _sweep(scenario, vary, design, replications, workers, executor, scheduler, resume, out, customers, days, seed,
+           set_, quiet) -> None:
+    from loyaltysim.cli import console, err_console
+    from loyaltysim.errors import RunError
+    from loyaltysim.executors import make_executor
+    from loyaltysim.scenario.shipped import resolve
+    from loyaltysim.sweep import load_sweep, run_sweep
+
+    if design is not None:
+        design = design.replace("-", "_")
+    if resume and out is None:
+        raise RunError("--resume needs --out (the folder of the sweep to continue)")
+    plan = load_sweep(resolve(scenario), set_, vary=vary or None, kind=design, replications=replications,
+                      seed=seed, customers=customers, days=days)
+    out = out or Path("results") / plan.base.name / time.strftime("sweep-%Y%m%d-%H%M%S")
+    runs = len(plan.points) * plan.replications
+    console.print(f"sweep: {len(plan.points)} points x {plan.replications} replications = {runs} runs",
+                  highlight=False, soft_wrap=True)
+    bar = _progress(quiet, err_console)
+    task = None
+
+    def progress(computed: int, reused: int, total: int) -> None:
+        nonlocal task
+        if task is None:  # reused runs count as done from the start, so the ETA reflects computed runs only
+            task = bar.add_task(plan.base.name, total=total, completed=reused, reused=reused)
+        else:
+            bar.advance(task, 1)
+
+    try:
+        with make_executor(executor, workers=workers, scheduler=scheduler) as ex, bar:
+            result = run_sweep(plan, out, executor=ex, resume=resume, progress=progress)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: every finished run is kept in {out / 'runs'}; continue with the same "
+                          f"command and --resume --out {out}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    _print_points(result, console)
+    note = f", {result.discarded} incomplete run folders replaced" if result.discarded else ""
+    console.print(f"runs: {result.computed} computed, {result.reused} reused{note} ({result.seconds:.1f} s)",
+                  highlight=False, soft_wrap=True)
+    console.print(f"results: {result.folder}", highlight=False, soft_wrap=True)
+
+
+def _progress(quiet: bool, console):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
+                    TextColumn("reused {task.fields[reused]}"), TimeRemainingColumn(), console=console,
+                    speed_estimate_period=3600.0, disable=quiet or not sys.stderr.isatty())
+
+
+def _print_points(result, console) -> None:
+    from rich.table import Table
+
+    from loyaltysim.ledger import balance_state
+    from loyaltysim.report import format_estimate
+    from loyaltysim.sweep import RESPONSE_KPIS
+
+    plan, s = result.plan, result.summary
+    roi = plan.base.verdict.roi_threshold
+    wide = s.set_index(["point", "metric"])
+    table = Table(title=f"{plan.base.name}: scheme minus counterfactual, run totals (mean, 95% CI over "
+                        f"{plan.replications} replications)")
+    table.add_column("point", justify="right")
+    for f in plan.factors:
+        table.add_column(f, justify="right")
+    for m in RESPONSE_KPIS:
+        table.add_column(m, justify="right")
+    table.add_column("state")
+    for p in plan.points[:SHOWN_POINTS]:
+        cells = [format_estimate(*wide.loc[(p.index, m), ["mean", "ci_low", "ci_high"]]) for m in RESPONSE_KPIS]
+        state = balance_state(wide.loc[(p.index, "business_roi"), "mean"],
+                              wide.loc[(p.index, "customer_net_value"), "mean"], roi)
+        table.add_row(str(p.index), *[str(p.parameters[f]) for f in plan.factors], *cells, state)
+    console.print(table)
+    if len(plan.points) > SHOWN_POINTS:
+        console.print(f"... and {len(plan.points) - SHOWN_POINTS} more points in summary.csv and report.html",
+                      highlight=False)
