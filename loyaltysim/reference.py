@@ -12,9 +12,11 @@ extra data sources and mid-run changes are not implemented; :func:`reference_sce
 from a scenario and :func:`check_supported` refuses a scenario that still has them.
 
 Each customer's day follows the order of ``LoyaltyModel.step()``: a need arises (more often close to a
-reward), the customer chooses this retailer or the competition (binary logit; habit updates), draws a
-lognormal basket, presents the card (or not), earns, redeems, expires, pays privacy; then, weekly,
-updates satisfaction; may leave the scheme, withdraw consent, refer, join, or defect.
+reward), the customer chooses this retailer or the competition (binary logit; a member's recent net
+value from the scheme pulls; habit updates); points past their age expire; the customer draws a
+lognormal basket, presents the card (or not), earns, redeems, pays privacy; then, weekly, updates
+recent value and satisfaction; may leave the scheme, withdraw consent, refer, join, or defect (less
+often a member the scheme has served well).
 """
 
 from __future__ import annotations
@@ -248,6 +250,9 @@ class Customer(mesa.Agent):
         shopped = False
         if rng.random() < p_need:
             shopped = self.choose(p, rng)
+        # 6 starts before the till: points past their age expire before today's points are earned.
+        if scheme and self.member and m.expire_through is not None and self.lots:
+            self.expire()
         if shopped:
             self.shop(p, rng)
         if scheme and self.member:
@@ -255,7 +260,7 @@ class Customer(mesa.Agent):
         if scheme:
             self.update(p, rng, shopped)
         # Defection: leaving the retailer for good, less likely for members the scheme has served well.
-        if rng.random() < self.defect_rate * math.exp(-self.model.params.defection_value_weight * self.recent_value()):
+        if rng.random() < self.defect_rate * math.exp(-p.defection_value_weight * self.recent_value()):
             self.alive = False
             if self.member:
                 self.leave()
@@ -280,7 +285,8 @@ class Customer(mesa.Agent):
         """3. This retailer or the competition (binary logit); habit remembers the answer."""
         u = self.utility_base + p.habit_weight * self.habit
         if self.member:
-            u += (self.member_utility + p.value_weight * self.recent_value() + p.gg_strength * self.reward_seeking * self.pull()
+            u += (self.member_utility + p.value_weight * self.recent_value()
+                  + p.gg_strength * self.reward_seeking * self.pull()
                   + p.price_weight * self.outcome * min(self.vouchers / self.mean_basket, 1.0))
         here = rng.random() < _sigmoid(u)
         self.habit += self.habit_alpha * (here - self.habit)
@@ -314,8 +320,17 @@ class Customer(mesa.Agent):
         m.tally["linked_sales"] += value
         m.tally["points_issued"] += pts
 
+    def expire(self) -> None:
+        """Age expiry: points earned in periods up to the model's ``expire_through`` expire."""
+        m = self.model
+        for period in [k for k in self.lots if k <= m.expire_through]:
+            old = self.lots.pop(period)
+            self.points -= old
+            self.points_expired += old
+            m.tally["points_expired"] += old
+
     def settle(self, p: Params) -> None:
-        """6. Automatic redemption at the threshold, age expiry, the day's privacy cost."""
+        """6. Automatic redemption at the threshold, the day's privacy cost."""
         m = self.model
         if self.points >= p.reward_points:
             count = math.floor(self.points / p.reward_points)
@@ -325,12 +340,6 @@ class Customer(mesa.Agent):
             self.net_value += count * p.reward_perceived
             self.points_redeemed += spent
             m.tally["points_redeemed"] += spent
-        if m.expire_through is not None and self.lots:
-            for period in [k for k in self.lots if k <= m.expire_through]:
-                old = self.lots.pop(period)
-                self.points -= old
-                self.points_expired += old
-                m.tally["points_expired"] += old
         if self.consent:
             self.net_value -= self.privacy * p.privacy_per_year / 365
 
@@ -499,6 +508,7 @@ class ReferenceModel(mesa.Model):
             "visits": [c.visits for c in cs],
             "spend": [c.spend for c in cs],
             "member": [c.member for c in cs],
+            "satisfaction": [c.satisfaction for c in cs],
             "ever_member": [c.ever_member for c in cs],
             "points": [c.points for c in cs],
             "points_issued": [c.points_issued for c in cs],
