@@ -16,9 +16,10 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
+import threading
 import uuid
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, contextmanager
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from loyaltysim.errors import RunError
@@ -90,6 +91,19 @@ class SerialExecutor(_Base):
 def _ignore_sigint() -> None:
     # Ctrl-C reaches every process in the terminal's group; only the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C while starting processes, which keep ignoring it (possible only in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class LocalExecutor(_Base):
@@ -191,8 +205,9 @@ class DaskExecutor(_Base):
         else:
             import logging
 
-            self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=logging.ERROR)
+            with _sigint_ignored():  # inherited by the worker processes: Ctrl-C is for this process to handle
+                self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self._cluster, set_as_default=False)
         try:
             self.client.wait_for_workers(1, timeout=timeout)

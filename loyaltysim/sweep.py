@@ -787,8 +787,14 @@ def _axes(ax):
     return ax
 
 
+def _words(metric: str, capital: bool = False) -> str:
+    """A metric's name in words (``business_roi`` -> ``business ROI``)."""
+    text = " ".join("ROI" if w == "roi" else w for w in metric.split("_"))
+    return text[0].upper() + text[1:] if capital else text
+
+
 def _metric_label(metric: str, unit: str | None = None) -> str:
-    return f"{metric.replace('_', ' ')} ({unit or REGISTRY[metric].unit})"
+    return f"{_words(metric)} ({unit or REGISTRY[metric].unit})"
 
 
 def plot_sweep_heatmap(summary: pd.DataFrame, ax=None, *, x: str, y: str, metric: str = "business_roi",
@@ -826,9 +832,9 @@ def plot_sweep_heatmap(summary: pd.DataFrame, ax=None, *, x: str, y: str, metric
     ax.set_yticks(range(len(ys)), [_short(v, 12) for v in ys])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    title = f"{metric.replace('_', ' ').capitalize()} (mean over replicates)"
+    title = f"{_words(metric, True)} (mean over replicates)"
     if level is not None:
-        title += f"; break-even {metric.replace('_', ' ')} = {level:g} in black"
+        title += f"; break-even {_words(metric)} = {level:g} in black"
     ax.set_title(title, fontsize=10)
     return ax
 
@@ -856,7 +862,7 @@ def plot_sweep_response(summary: pd.DataFrame, ax=None, *, factor: str, metric: 
     ax.set_xlabel(factor)
     unit = str(s["unit"].iloc[0]) if len(s) else None
     ax.set_ylabel(_metric_label(metric, unit))
-    ax.set_title(f"{metric.replace('_', ' ').capitalize()} against {factor}", fontsize=10)
+    ax.set_title(f"{_words(metric, True)} against {factor}", fontsize=10)
     ax.legend(loc="best", frameon=False, fontsize=8)
     ax.grid(alpha=0.3)
     return ax
@@ -901,8 +907,8 @@ def figure_specs(plan: SweepPlan, summary: pd.DataFrame) -> list[tuple[str, str,
             for m in HEATMAP_KPIS:
                 level = _break_even(m, roi)
                 specs.append((f"heatmap_{m}.png",
-                              f"{m.replace('_', ' ').capitalize()} (mean over replications) over {x} and {y}{held}; "
-                              f"the black line is break-even ({m.replace('_', ' ')} = {level:g}).",
+                              f"{_words(m, True)} (mean over replications) over {x} and {y}{held}; "
+                              f"the black line is break-even ({_words(m)} = {level:g}).",
                               lambda ax, m=m, w=where, lv=level: plot_sweep_heatmap(
                                   summary, ax, x=x, y=y, metric=m, where=w, level=lv), (7.5, 5.5)))
     for f in factors:
@@ -913,7 +919,7 @@ def figure_specs(plan: SweepPlan, summary: pd.DataFrame) -> list[tuple[str, str,
         for m in RESPONSE_KPIS:
             level = _break_even(m, roi)
             specs.append((f"response_{_slug(f)}_{m}.png",
-                          f"{m.replace('_', ' ').capitalize()} against {f}{held}: mean over replications, band = "
+                          f"{_words(m, True)} against {f}{held}: mean over replications, band = "
                           f"95% interval, dashed = break-even.",
                           lambda ax, m=m, f=f, w=where, lv=level: plot_sweep_response(
                               summary, ax, factor=f, metric=m, where=w, level=lv), (7.0, 4.2)))
