@@ -170,7 +170,13 @@ def _plain(x: Any) -> Any:
 
 
 def _canonical(x: Any) -> str:
-    return json.dumps(x, sort_keys=True, separators=(",", ":"))
+    return json.dumps(x, sort_keys=True, separators=(",", ":"), default=_scalar)
+
+
+def _scalar(x: Any) -> Any:
+    if isinstance(x, np.generic):  # a value read back from a frame
+        return x.item()
+    raise TypeError(f"{type(x).__name__} is not plain data")
 
 
 def parse_vary(texts: list[str], kind: str | None = None) -> SweepDesign:
@@ -787,6 +793,22 @@ def _axes(ax):
     return ax
 
 
+def _tick(value: Any, width: int = 18) -> str:
+    """A parameter value as a short tick label (a list as its items, wrapped)."""
+    import textwrap
+
+    if isinstance(value, str) and value[:1] in "[{":  # a list or mapping stored as JSON text
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    if isinstance(value, list):
+        text = ", ".join(str(v) for v in value)
+    elif isinstance(value, (float, np.floating)):
+        text = f"{value:g}"
+    else:
+        text = str(value)
+    return "\n".join(textwrap.wrap(text, width, max_lines=3, placeholder="...")) or text
+
+
 def _words(metric: str, capital: bool = False) -> str:
     """A metric's name in words (``business_roi`` -> ``business ROI``)."""
     text = " ".join("ROI" if w == "roi" else w for w in metric.split("_"))
@@ -805,7 +827,7 @@ def plot_sweep_heatmap(summary: pd.DataFrame, ax=None, *, x: str, y: str, metric
     grid's points in order (parameters need not be evenly spaced); the contour is interpolated between
     cell centres. Returns the axes.
     """
-    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.colors import Normalize
 
     ax = _axes(ax)
     s = summary[summary["metric"] == metric]
@@ -816,23 +838,26 @@ def plot_sweep_heatmap(summary: pd.DataFrame, ax=None, *, x: str, y: str, metric
     z = grid.to_numpy(dtype=float)
     finite = z[np.isfinite(z)]
     norm = None
-    if level is not None and finite.size and finite.min() < level < finite.max():
-        norm = TwoSlopeNorm(vcenter=level, vmin=finite.min(), vmax=finite.max())
+    if level is not None and finite.size:  # white at break-even: blue above it, red below
+        half = float(np.abs(finite - level).max()) or 1.0
+        norm = Normalize(level - half, level + half)
     image = ax.imshow(np.ma.masked_invalid(z), origin="lower", aspect="auto", cmap="RdBu", norm=norm,
                       interpolation="nearest")
     unit = str(s["unit"].iloc[0]) if len(s) else None
     ax.figure.colorbar(image, ax=ax, label=_metric_label(metric, unit))
     for (i, j), v in np.ndenumerate(z):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}", ha="center", va="center", fontsize=8)
+            dark = norm is not None and abs(norm(v) - 0.5) > 0.3
+            ax.text(j, i, f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
     if level is not None and z.shape[0] >= 2 and z.shape[1] >= 2 and finite.size and finite.min() < level < finite.max():
         ax.contour(np.arange(z.shape[1]), np.arange(z.shape[0]), np.ma.masked_invalid(z), levels=[level],
                    colors="black", linewidths=2.0)
-    ax.set_xticks(range(len(xs)), [_short(v, 12) for v in xs])
-    ax.set_yticks(range(len(ys)), [_short(v, 12) for v in ys])
+    ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    title = f"{_words(metric, True)} (mean over replicates)"
+    title = f"{_words(metric, True)} (mean over replications)"
     if level is not None:
         title += f"; break-even {_words(metric)} = {level:g} in black"
     ax.set_title(title, fontsize=10)
@@ -858,7 +883,8 @@ def plot_sweep_response(summary: pd.DataFrame, ax=None, *, factor: str, metric: 
     if level is not None:
         ax.axhline(level, color="black", lw=1, ls="--", label=f"break-even ({level:g})")
     if not numeric:
-        ax.set_xticks(xs, [_short(v, 12) for v in order])
+        ax.set_xticks(xs, [_tick(v) for v in order])
+        ax.set_xlim(-0.5, len(order) - 0.5)
     ax.set_xlabel(factor)
     unit = str(s["unit"].iloc[0]) if len(s) else None
     ax.set_ylabel(_metric_label(metric, unit))

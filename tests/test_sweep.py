@@ -382,3 +382,20 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(reference, tmp_path):
     result = quick(small_plan(), out, resume=True)
     assert result.reused == len(finished) >= 1
     same_numbers(out, reference)
+
+
+def test_heatmap_draws_the_break_even_contour_and_response_the_band():
+    from matplotlib.figure import Figure
+
+    from loyaltysim.sweep import plot_sweep_heatmap, plot_sweep_response
+
+    rows = [(i * 2 + j, x, y, "business_roi", "ratio", 0.5 + x * y, 0.4 + x * y, 0.6 + x * y, 2)
+            for i, x in enumerate([0.5, 1.0]) for j, y in enumerate([0.5, 1.0, 2.0])]
+    summary = pd.DataFrame(rows, columns=["point", "a", "b", "metric", "unit", "mean", "ci_low", "ci_high", "n"])
+    ax = Figure().subplots()
+    assert plot_sweep_heatmap(summary, ax, x="a", y="b", level=1.0) is ax
+    assert len(ax.collections) == 1 and ax.collections[0].levels.tolist() == [1.0]  # the break-even line
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "1"]
+    ax = Figure().subplots()
+    assert plot_sweep_response(summary, ax, factor="a", where={"b": 2.0}, level=1.0) is ax
+    assert ax.lines[0].get_ydata().tolist() == [1.5, 2.5] and len(ax.collections) == 1  # mean and its band
