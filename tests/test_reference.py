@@ -6,9 +6,17 @@ z-test whose standard error comes from the sample itself (n customers), at a per
 significance ALPHA; the runs are seeded, so each check is deterministic: it fails when a rule
 differs enough to show at this sample size, not by chance on a rerun.
 
-Size: 10,000 customers for 120 days, both arms of the reference (about 15 s on one core).
+Size: 10,000 customers for 120 days, both arms of the reference, plus a stress scenario and an
+expiry scenario at 10,000 customers for 80-90 days, scheme arm (about 35 s in all on one core).
 Most checks pair each customer's figure in the two models (same customer, independent draws), which
 removes the between-customer heterogeneity from the standard error and makes them sensitive.
+
+Breaking one rule of the reference at a time fails these tests for: earn rounding, card presentation,
+habit memory, goal-gradient pull and acceleration, weekday weights, the join logit's value scale and
+its privacy cost, satisfaction updates, leaving, basket spread, members' privacy cost, referrals,
+recent value in store choice and in defection, and points expiring on the day they are earned. Too
+small to show at this size: the voucher's pull on the next trip alone, several rewards redeemed at
+once (it needs one basket worth two rewards) and expiry one period (1/13 of the age) late.
 """
 
 from __future__ import annotations
@@ -179,10 +187,14 @@ def test_visits_by_weekday_agree(runs):
 
 
 # Rules whose effect is small in SCENARIO, made large: a reward worth most of a small basket (goal
-# gradient and voucher pull), strong acceleration, a high privacy cost, many referrals.
+# gradient and voucher pull), strong acceleration, a high privacy cost, many referrals, recent net
+# value weighing heavily on store choice and defection.
 STRESS = copy.deepcopy(SCENARIO)
 STRESS["days"] = 90
-STRESS["population"]["segments"][0].update(basket_log_mu=2.3, motivations={"privacy_concern": {"mean": 0.6}})
+STRESS["behaviour"] = {"value_weight": 1.5, "defection_value_weight": 3.0}
+STRESS["population"]["segments"][0].update(
+    basket_log_mu=2.3, defection_per_year=0.3,
+    motivations={"privacy_concern": {"mean": 0.6}, "outcome": {"mean": 0.9, "precision": 8}})
 STRESS["population"]["segments"][1]["basket_log_mu"] = 2.3
 STRESS["scheme"]["points"]["rewards"][0].update(points=150, face_value=12.0, perceived_ratio=1.0)
 STRESS["scheme"]["goal_gradient"] = {"acceleration": 3.0, "strength": 3.0}
@@ -216,7 +228,7 @@ def test_age_expiry_agrees():
     """With 24-day expiry (a 2-day period ring), the shares of points expired and redeemed agree.
 
     This caught points earned on a period-boundary day expiring the same day."""
-    sc = make(EXPIRY, customers=4000, days=80)
+    sc = make(EXPIRY, customers=N, days=80)
     ref = ReferenceModel(sc).run().customers()
     v = scheme_totals(LoyaltyModel(sc).run())
     for name in ("points_expired", "points_redeemed"):
