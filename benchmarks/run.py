@@ -1,0 +1,268 @@
+"""Speed, memory and scaling of the vectorised model, and its speed against the per-agent Mesa reference.
+
+    python benchmarks/run.py                      # 10k, 100k, 1M customers x 365 days, both arms
+    python benchmarks/run.py --quick              # small sizes: a smoke run in well under a minute
+    python benchmarks/run.py --sizes 10000,100000 --days 365
+    python benchmarks/run.py --large              # adds 10 million customers
+
+Every measurement runs in its own subprocess, single-threaded (OMP/OPENBLAS/MKL_NUM_THREADS=1), so
+peak memory is that run's own and the figures are for one core. See benchmarks/README.md for what
+each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "supermarket_points.yaml"
+ARMS = 2
+ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "NUMEXPR_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+# ---------------------------------------------------------------- measurements (run in a subprocess)
+
+def _peak_rss() -> int:
+    """Peak resident memory of this process so far, in bytes (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _scenario(path: str, customers: int, days: int, reduced: bool = False):
+    from loyaltysim.reference import reference_scenario
+    from loyaltysim.scenario.loading import load_scenario
+    from loyaltysim.scenario.models import Scenario
+
+    sc = load_scenario(path)
+    if reduced:
+        sc = reference_scenario(sc)
+    data = {**sc.model_dump(by_alias=True, exclude={"schema_"}), "customers": customers, "days": days,
+            "replications": 1}
+    return Scenario.model_validate(data)
+
+
+def measure_vectorised(path: str, customers: int, days: int, write: bool) -> dict:
+    """One replicate (both arms): build, run, then record and write its results as a run does."""
+    from loyaltysim.experiment import assemble
+    from loyaltysim.model import LoyaltyModel
+    from loyaltysim.results.store import write_run
+
+    sc = _scenario(path, customers, days)
+    base = _peak_rss()
+    t0 = time.perf_counter()
+    model = LoyaltyModel(sc)
+    t1 = time.perf_counter()
+    model.run()
+    t2 = time.perf_counter()
+    out = {"customers": customers, "days": days, "build_s": t1 - t0, "run_s": t2 - t1,
+           "state_bytes": model.state_bytes(), "base_rss": base, "sim_peak_rss": _peak_rss()}
+    if not write:
+        return out
+    # Recording: the frames a run keeps (what experiment.run_replicate and assemble do).
+    t3 = time.perf_counter()
+    daily = model.daily()
+    daily.insert(0, "replicate", 0)
+    part = {"daily": daily, "state_bytes": out["state_bytes"], "customers": model.customers()}
+    result = assemble(sc, [part])
+    t4 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_only = {"plots": False, "report": False} if "plots" in inspect.signature(write_run).parameters else {}
+        write_run(Path(tmp) / "data", result, **data_only)
+        t5 = time.perf_counter()
+        if data_only:
+            write_run(Path(tmp) / "full", result)
+        t6 = time.perf_counter()
+    out.update(record_s=t4 - t3, write_s=t5 - t4, present_s=(t6 - t5) if data_only else None,
+               peak_rss=_peak_rss())
+    return out
+
+
+def measure_reference(path: str, customers: int, days: int, repeats: int) -> dict:
+    """The per-agent Mesa reference (both arms) and the vectorised model on the same reduced scenario."""
+    from loyaltysim.model import LoyaltyModel
+    from loyaltysim.reference import ReferenceModel
+
+    sc = _scenario(path, customers, days, reduced=True)
+    ref_s = 0.0
+    for with_scheme in (True, False):
+        model = ReferenceModel(sc, with_scheme=with_scheme)  # building agents is not timed
+        t0 = time.perf_counter()
+        model.run()
+        ref_s += time.perf_counter() - t0
+    vec_s = math.inf
+    for _ in range(repeats):  # best of a few: a small vectorised run is short enough for noise to matter
+        model = LoyaltyModel(sc)
+        t0 = time.perf_counter()
+        model.run()
+        vec_s = min(vec_s, time.perf_counter() - t0)
+    return {"customers": customers, "days": days, "reference_s": ref_s, "vectorised_s": vec_s}
+
+
+def worker(spec: dict) -> None:
+    kind = spec.pop("kind")
+    fn = {"vectorised": measure_vectorised, "reference": measure_reference}[kind]
+    print(json.dumps(fn(**spec)))
+
+
+# ---------------------------------------------------------------- the driver
+
+def run_child(spec: dict) -> dict:
+    """Run one measurement in a fresh single-threaded interpreter; return its figures."""
+    env = {**os.environ, **ONE_CORE}
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"benchmark run {spec} failed:\n{proc.stderr.strip()}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def slope(xs: list[float], ys: list[float]) -> float | None:
+    """Least-squares slope of log(y) on log(x): 1.0 means time grows in proportion."""
+    if len(xs) < 2:
+        return None
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    den = sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else None
+
+
+def fmt_n(n: float) -> str:
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            v = n / size
+            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def versions() -> str:
+    import mesa
+    import numpy
+
+    return f"Python {platform.python_version()}, numpy {numpy.__version__}, mesa {mesa.__version__}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", help="customer counts, comma-separated (default 10000,100000,1000000)")
+    ap.add_argument("--days", type=int, help="days simulated (default 365)")
+    ap.add_argument("--large", action="store_true", help="also run 10 million customers")
+    ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    ap.add_argument("--scenario", default=str(SCENARIO), help="scenario file (default: the supermarket points card)")
+    ap.add_argument("--no-write", action="store_true", help="time the simulation only, not recording and writing")
+    ap.add_argument("--days-slope-at", type=int,
+                    help="customers for the time-vs-days fit (default: the largest size up to 100,000)")
+    ap.add_argument("--reference", default=None, help="customers x days of the Mesa reference comparison "
+                    "(default 2000x365, --quick 500x10; 0 to skip)")
+    ap.add_argument("--json", help="also write every figure to this JSON file")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return worker(json.loads(args.worker))
+
+    if args.quick:
+        sizes, days, ref = [2_000, 5_000, 10_000], args.days or 30, args.reference or "500x10"
+    else:
+        sizes, days, ref = [10_000, 100_000, 1_000_000], args.days or 365, args.reference or "2000x365"
+    if args.sizes:
+        sizes = [int(float(s)) for s in args.sizes.split(",")]
+    if args.large:
+        sizes.append(10_000_000)
+    sizes = sorted(set(sizes))
+
+    print(f"loyaltysim benchmark: {Path(args.scenario).name}, both arms, one core per run")
+    print(f"{versions()}; {os.cpu_count()} CPUs; load average at start "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print()
+
+    # 1. Size sweep: the full model, both arms.
+    runs = []
+    for n in sizes:
+        r = run_child({"kind": "vectorised", "path": args.scenario, "customers": n, "days": days,
+                       "write": not args.no_write})
+        runs.append(r)
+        print(f"  {fmt_n(n)} customers x {days} days: {r['build_s'] + r['run_s']:.1f} s", flush=True)
+    rows = []
+    for r in runs:
+        n, d = r["customers"], r["days"]
+        sim = r["build_s"] + r["run_s"]
+        row = [fmt_n(n), str(d), f"{r['build_s']:.2f}", f"{r['run_s']:.2f}", f"{n * d * ARMS / sim / 1e6:.2f}M",
+               f"{r['state_bytes'] / n:.0f}", f"{(r['sim_peak_rss'] - r['base_rss']) / n:.0f}",
+               f"{r.get('peak_rss', r['sim_peak_rss']) / 2**20:,.0f}"]
+        if not args.no_write:
+            rw = r["record_s"] + r["write_s"]
+            row += [f"{r['record_s']:.2f}", f"{r['write_s']:.2f}", f"{100 * rw / (sim + rw):.1f}%"]
+            if r["present_s"] is None:
+                row += ["-", "-"]
+            else:
+                rwp = rw + r["present_s"]
+                row += [f"{r['present_s']:.2f}", f"{100 * rwp / (sim + rwp):.1f}%"]
+        rows.append(row)
+    headers = ["customers", "days", "build s", "run s", "cust-days/s", "state B/cust", "peak B/cust", "peak MiB"]
+    if not args.no_write:
+        headers += ["record s", "write s", "rec+write", "plots+report s", "with plots"]
+    print()
+    print(table(headers, rows))
+
+    # 2. Scaling: time against customers, and against days at one size.
+    at = args.days_slope_at or max([n for n in sizes if n <= 100_000] or [sizes[0]])
+    day_points = sorted({max(1, days // 4), max(1, days // 2), days})
+    by_days = []
+    for d in day_points:
+        same = [r for r in runs if r["customers"] == at and r["days"] == d]
+        r = same[0] if same else run_child({"kind": "vectorised", "path": args.scenario, "customers": at,
+                                            "days": d, "write": False})
+        by_days.append(r)
+    s_n = slope([r["customers"] for r in runs], [r["run_s"] for r in runs])
+    s_d = slope([r["days"] for r in by_days], [r["run_s"] for r in by_days])
+    print()
+    print("Scaling (log-log least-squares slope of run time; 1.00 = linear):")
+    print(f"  vs customers ({', '.join(fmt_n(r['customers']) for r in runs)} at {days} days): "
+          f"{'n/a' if s_n is None else f'{s_n:.2f}'}")
+    day_list = ", ".join(str(r["days"]) for r in by_days)
+    day_times = ", ".join(f"{r['run_s']:.2f}" for r in by_days)
+    print(f"  vs days ({day_list} at {fmt_n(at)} customers; run s {day_times}): "
+          f"{'n/a' if s_d is None else f'{s_d:.2f}'}")
+
+    # 3. Against the per-agent Mesa reference, in the same run.
+    cmp = None
+    if ref not in ("0", "0x0"):
+        rn, rd = (int(float(x)) for x in ref.lower().split("x"))
+        cmp = run_child({"kind": "reference", "path": args.scenario, "customers": rn, "days": rd, "repeats": 3})
+        cd = rn * rd * ARMS
+        ref_rate, vec_rate = cd / cmp["reference_s"], cd / cmp["vectorised_s"]
+        big = runs[-1]
+        big_rate = big["customers"] * big["days"] * ARMS / (big["build_s"] + big["run_s"])
+        print()
+        print(f"Per-agent Mesa reference (one mesa.Agent per customer), {fmt_n(rn)} customers x {rd} days, "
+              f"both arms, on the scenario reduced to the rules it implements:")
+        print(table(["model", "seconds", "cust-days/s", "x reference"], [
+            ["Mesa reference", f"{cmp['reference_s']:.2f}", f"{ref_rate:,.0f}", "1"],
+            ["vectorised, same size", f"{cmp['vectorised_s']:.3f}", f"{vec_rate:,.0f}", f"{vec_rate / ref_rate:,.0f}"],
+            [f"vectorised full model, {fmt_n(big['customers'])}", f"{big['build_s'] + big['run_s']:.2f}",
+             f"{big_rate:,.0f}", f"{big_rate / ref_rate:,.0f}"],
+        ]))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": runs, "by_days": by_days, "slope_customers": s_n,
+                                               "slope_days": s_d, "reference": cmp}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
