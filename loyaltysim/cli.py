@@ -19,7 +19,8 @@ from rich.table import Table  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
 from loyaltysim.comparison import compare as compare_scenarios  # noqa: E402
-from loyaltysim.errors import LoyaltysimError, RunError, ScenarioError  # noqa: E402
+from loyaltysim.errors import LoyaltysimError, RunError  # noqa: E402
+from loyaltysim.executors import make_executor  # noqa: E402
 from loyaltysim.experiment import simulate  # noqa: E402
 from loyaltysim.ledger import describe  # noqa: E402
 from loyaltysim.report import HEADLINE, format_estimate  # noqa: E402
@@ -96,11 +97,23 @@ SET_OPT = typer.Option([], "--set", help="Override a field: key.path=value (repe
 FORMAT_OPT = typer.Option("parquet", "--format", help="Daily metrics format: parquet or csv.")
 TRANSACTIONS_OPT = typer.Option(False, "--transactions", help="Also write transactions.parquet (replicate 0).")
 QUIET_OPT = typer.Option(False, "--quiet", help="No progress bar.")
+WORKERS_OPT = typer.Option(None, "--workers", min=1, help="Worker processes for replications (default: every core).")
+EXECUTOR_OPT = typer.Option(None, "--executor", help="serial, local (processes; the default for several "
+                            "replications) or dask.")
+SCHEDULER_OPT = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler (tcp://host:port).")
 
 
 def _load(arg: str, overrides: list[str]):
     """Load a scenario (a path or a shipped name) with overrides."""
     return load_scenario(resolve(arg), overrides)
+
+
+def _executor(kind: str | None, workers: int | None, scheduler: str | None, replications: int):
+    """The executor for replicates: serial for one replicate unless asked otherwise (starting worker
+    processes costs more than it saves), else as ``sweep`` chooses."""
+    if kind is None and scheduler is None and workers is None and replications == 1:
+        kind = "serial"
+    return make_executor(kind, workers=workers, scheduler=scheduler)
 
 
 def _check_format(fmt: str) -> None:
@@ -121,6 +134,9 @@ def run(
     fmt: str = FORMAT_OPT,
     transactions: bool = TRANSACTIONS_OPT,
     quiet: bool = QUIET_OPT,
+    workers: Optional[int] = WORKERS_OPT,
+    executor: Optional[str] = EXECUTOR_OPT,
+    scheduler: Optional[str] = SCHEDULER_OPT,
 ) -> None:
     """Simulate a scenario against its no-scheme counterfactual and write a results folder."""
     _check_format(fmt)
@@ -128,10 +144,11 @@ def run(
     out = out or Path("results") / sc.name / time.strftime("%Y%m%d-%H%M%S")
     prepare_folder(out)
     start = time.perf_counter()
-    with _progress(quiet) as bar:
-        task = bar.add_task(sc.name, total=(days or sc.days) * (replications or sc.replications))
+    reps = replications or sc.replications
+    with _executor(executor, workers, scheduler, reps) as ex, _progress(quiet) as bar:
+        task = bar.add_task(sc.name, total=(days or sc.days) * reps)
         result = simulate(sc, seed=seed, replications=replications, customers=customers, days=days,
-                          transactions=transactions, progress=lambda n: bar.advance(task, n))
+                          transactions=transactions, progress=lambda n: bar.advance(task, n), executor=ex)
     write_run(out, result, fmt=fmt, overrides=set_, wall_seconds=time.perf_counter() - start)
     _print_summary(result)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
@@ -150,6 +167,9 @@ def compare(
     fmt: str = FORMAT_OPT,
     transactions: bool = TRANSACTIONS_OPT,
     quiet: bool = QUIET_OPT,
+    workers: Optional[int] = WORKERS_OPT,
+    executor: Optional[str] = EXECUTOR_OPT,
+    scheduler: Optional[str] = SCHEDULER_OPT,
 ) -> None:
     """Simulate scenarios side by side on the same seeds; write comparison.csv, plots and a report."""
     _check_format(fmt)
@@ -163,10 +183,12 @@ def compare(
         err_console.print("note: the scenarios run for different numbers of days; use --days to compare "
                           "like with like", markup=False, highlight=False, soft_wrap=True)
     start = time.perf_counter()
-    with _progress(quiet) as bar:
+    units = sum(replications or sc.replications for sc in loaded)
+    with _executor(executor, workers, scheduler, units) as ex, _progress(quiet) as bar:
         task = bar.add_task("compare", total=total)
         result = compare_scenarios(loaded, seed=seed, replications=replications, customers=customers, days=days,
-                                   transactions=transactions, progress=lambda n: bar.advance(task, n))
+                                   transactions=transactions, progress=lambda n: bar.advance(task, n),
+                                   executor=ex)
     write_comparison(out, result, fmt=fmt, overrides=set_, wall_seconds=time.perf_counter() - start)
     _print_comparison(result)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
@@ -284,9 +306,11 @@ def _print_comparison(comparison) -> None:
 
 # Commands kept in their own modules, registered here so `loyaltysim --help` lists them all.
 from loyaltysim.cli_data import calibrate, export  # noqa: E402
+from loyaltysim.cli_sweep import sweep  # noqa: E402
 
 app.command()(calibrate)
 app.command()(export)
+app.command()(sweep)
 
 if __name__ == "__main__":
     app()

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from loyaltysim.errors import RunError
+from loyaltysim.executors import Executor
 from loyaltysim.experiment import SimulationResult, simulate
 from loyaltysim.scenario.loading import apply_overrides, load_scenario, scenario_data, validate
 from loyaltysim.scenario.models import Scenario
@@ -30,12 +31,13 @@ class ComparisonResult:
 def compare(scenarios: Sequence[Scenario | str | Path], *, seed: int | None = None,
             replications: int | None = None, customers: int | None = None, days: int | None = None,
             overrides: list[str] | None = None, transactions: bool = False,
-            progress: Callable[[int], Any] | None = None) -> ComparisonResult:
+            progress: Callable[[int], Any] | None = None, executor: Executor | None = None) -> ComparisonResult:
     """Simulate each scenario (Scenario objects, YAML paths or shipped names) on the same seeds; tabulate them.
 
     Every scenario runs with ``seed`` (default: the first scenario's seed), so replicate r of each
     draws the same customers and the same daily random numbers: differences between scenarios are
-    caused by their designs, not by chance. Keyword arguments override every scenario alike.
+    caused by their designs, not by chance. Keyword arguments override every scenario alike;
+    ``executor`` runs each scenario's replicates (see ``simulate``).
     """
     if len(scenarios) < 2:
         raise RunError(f"compare needs at least two scenarios (got {len(scenarios)})")
@@ -45,7 +47,7 @@ def compare(scenarios: Sequence[Scenario | str | Path], *, seed: int | None = No
     for sc in loaded:
         label = _unique(sc.name, results)
         results[label] = simulate(sc, seed=seed, replications=replications, customers=customers, days=days,
-                                  transactions=transactions, progress=progress)
+                                  transactions=transactions, progress=progress, executor=executor)
     return ComparisonResult(results, comparison_table(results), seed)
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from loyaltysim.errors import RunError
-from loyaltysim.executors import Executor, SerialExecutor
+from loyaltysim.executors import Executor, LocalExecutor, SerialExecutor
 from loyaltysim.ledger import verdict as judge
 from loyaltysim.metrics import DERIVED, RAW_NAMES, REGISTRY, add_derived
 from loyaltysim.model import LoyaltyModel
@@ -70,6 +70,23 @@ def check_resources(scenario: Scenario) -> None:
         fit = max(1, int((have - (need - scenario.customers * BYTES_PER_CUSTOMER)) // BYTES_PER_CUSTOMER))
         raise RunError(f"customers: {scenario.customers:,} customers need about {need / 2**30:.1f} GiB but "
                        f"{have / 2**30:.1f} GiB is available (use at most about {fit:,} customers, or fewer days)")
+
+
+def check_parallel_memory(scenarios: list[Scenario], executor: Executor | None, units: int) -> None:
+    """Refuse work whose largest unit (one replicate) cannot fit in memory, alone or once per local worker.
+
+    Dask workers run elsewhere and check their own memory; serial work holds one unit at a time.
+    """
+    one = [sc.model_copy(update={"replications": 1}) for sc in scenarios]
+    for sc in one:
+        check_resources(sc)
+    if one and isinstance(executor, LocalExecutor):
+        parallel = min(executor.workers, units)
+        each = max(memory_needed(sc) for sc in one)
+        have = memory_available()
+        if have is not None and parallel > 1 and each * parallel > have:
+            raise RunError(f"--workers: {parallel} workers need about {each * parallel / 2**30:.1f} GiB together but "
+                           f"{have / 2**30:.1f} GiB is available (use --workers {max(1, have // each)})")
 
 
 def run_replicate(scenario: Scenario, replicate: int, *, transactions: bool = False,
@@ -175,6 +192,7 @@ def simulate(scenario: Scenario | str | Path, *, seed: int | None = None, replic
     if sizes:
         scenario = validate(apply_overrides(scenario_data(scenario), sizes), "<scenario>", overridden=list(sizes))
     check_resources(scenario)
+    check_parallel_memory([scenario], executor, scenario.replications)
     units = [(scenario, r, transactions) for r in range(scenario.replications)]
     if executor is None or isinstance(executor, SerialExecutor):
         parts = [run_replicate(sc, r, transactions=tx, progress=progress) for sc, r, tx in units]

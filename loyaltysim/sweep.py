@@ -41,25 +41,25 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 from scipy import stats
 
 from loyaltysim.errors import RunError, ScenarioError
-from loyaltysim.executors import Executor, LocalExecutor, SerialExecutor
+from loyaltysim.executors import Executor, SerialExecutor
 from loyaltysim.experiment import (
-    check_resources, memory_available, memory_needed, run_replicate, run_totals, summarise, with_difference,
+    check_parallel_memory, run_replicate, run_totals, summarise, with_difference,
 )
 from loyaltysim.ledger import balance_state
 from loyaltysim.ledger import verdict as judge
 from loyaltysim.metrics import REGISTRY
 from loyaltysim.results.store import MANIFEST, prepare_folder, sha256, versions, write_frame, write_text
 from loyaltysim.scenario.loading import apply_overrides, read_yaml, scenario_data, validate
-from loyaltysim.scenario.models import Scenario
+from loyaltysim.scenario.models import Scenario, SweepDesign
 
 __all__ = [
     "KPIS", "SweepDesign", "SweepPlan", "SweepPoint", "SweepResult", "load_sweep", "parse_vary", "plan_sweep",
@@ -72,9 +72,6 @@ KPIS: tuple[str, ...] = (
 )
 """The headline KPIs of every run in ``index.parquet`` (difference arm, all segments, run totals)."""
 
-NOT_SWEPT = ("name", "replications", "seed", "$schema", "sweep")
-"""Fields a sweep may not vary: replications and the seed define the replicates every point shares."""
-MAX_POINTS = 100_000
 FORMAT = 1
 """Version of the sweep folder's layout (in sweep.json)."""
 RUN_KIND = "sweep-run"
@@ -83,86 +80,6 @@ _TMP = ".tmp-"
 
 
 # ---------------------------------------------------------------- the design
-
-class SweepDesign(BaseModel):
-    """The ``sweep:`` section of a scenario file, or what ``--vary`` builds.
-
-    ``vary`` maps field paths (as in ``--set``) to the values to try; ``points`` lists explicit points,
-    each a mapping of field paths to values (fields a point leaves out keep the scenario's value).
-    """
-
-    kind: Literal["grid", "one_at_a_time", "list"] | None = Field(
-        None, description="grid: every combination of the vary values; one_at_a_time: the scenario itself, then "
-        "each field through its values with the others at the scenario's; list: the explicit points. "
-        "Default: list when points are given, else grid.")
-    vary: dict[str, list[Any]] = Field({}, description="Field path (as in --set) to the values to try (grid, one_at_a_time).")
-    points: list[dict[str, Any]] = Field([], description="Explicit points (list): each maps field paths to values.")
-    replications: int | None = Field(None, ge=1, le=1000, description="Replications per point (default: the scenario's).")
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="after")
-    def _check(self) -> "SweepDesign":
-        kind = self.resolved_kind
-        if kind == "list":
-            if self.vary:
-                raise ValueError("a list sweep takes points, not vary")
-            if not self.points:
-                raise ValueError("a list sweep needs at least one point")
-            for i, point in enumerate(self.points):
-                if not point:
-                    raise ValueError(f"point {i} sets no field")
-                _check_keys(point)
-        else:
-            if self.points:
-                raise ValueError(f"a {kind} sweep takes vary, not points (use kind: list for explicit points)")
-            if not self.vary:
-                raise ValueError(f"a {kind} sweep needs at least one field in vary")
-            _check_keys(self.vary)
-            for key, values in self.vary.items():
-                if not values:
-                    raise ValueError(f"vary.{key} has no values")
-                seen = [_canonical(v) for v in values]
-                for i, text in enumerate(seen):
-                    if text in seen[:i]:
-                        raise ValueError(f"vary.{key} lists {values[i]!r} twice")
-            if kind == "grid" and math.prod(len(v) for v in self.vary.values()) > MAX_POINTS:
-                raise ValueError(f"the grid has {math.prod(len(v) for v in self.vary.values()):,} points "
-                                 f"(at most {MAX_POINTS:,})")
-        return self
-
-    @property
-    def resolved_kind(self) -> str:
-        return self.kind or ("list" if self.points else "grid")
-
-    @property
-    def factors(self) -> list[str]:
-        """The varied field paths, in the order given."""
-        if self.resolved_kind != "list":
-            return list(self.vary)
-        out: list[str] = []
-        for point in self.points:
-            out += [k for k in point if k not in out]
-        return out
-
-    def record(self) -> dict:
-        """The design as plain data (as in sweep.json)."""
-        return _plain({"kind": self.resolved_kind, "vary": self.vary, "points": self.points})
-
-
-def _check_keys(keys) -> None:
-    for key in keys:
-        parts = str(key).split(".")
-        if not key or any(not p for p in parts):
-            raise ValueError(f"'{key}' is not a field path (use key.path)")
-        if parts[0] in NOT_SWEPT:
-            raise ValueError(f"'{key}' cannot vary in a sweep (replicates share the seed across points; "
-                             "set replications and seed for the whole sweep)")
-    for a in keys:
-        for b in keys:
-            if a != b and b.startswith(a + "."):
-                raise ValueError(f"'{a}' and '{b}' overlap (vary one or the other)")
-
 
 def _plain(x: Any) -> Any:
     """JSON-compatible data (tuples become lists), as it reads back from sweep.json."""
@@ -559,7 +476,7 @@ def run_sweep(plan: SweepPlan, out: str | Path, *, executor: Executor | None = N
                 discarded += folder.exists()
                 todo.append((point, replicate, key))
         reused = len(done)
-        _check_memory([points[p].scenario for p in sorted({p for p, _, _ in todo})], executor, len(todo))
+        check_parallel_memory([points[p].scenario for p in sorted({p for p, _, _ in todo})], executor, len(todo))
         if progress is not None:
             progress(0, reused, len(units))
         computed = 0
@@ -590,22 +507,6 @@ def run_sweep(plan: SweepPlan, out: str | Path, *, executor: Executor | None = N
         write_text(out / MANIFEST, json.dumps(_sweep_manifest(out, result), indent=2))
         files.append(MANIFEST)
     return result
-
-
-def _check_memory(scenarios: list[Scenario], executor: Executor, units: int) -> None:
-    """Refuse a sweep whose largest point cannot fit in memory, alone or once per local worker."""
-    if not scenarios:
-        return
-    one = [sc.model_copy(update={"replications": 1}) for sc in scenarios]
-    for sc in one:
-        check_resources(sc)
-    if isinstance(executor, LocalExecutor):
-        parallel = min(executor.workers, units)
-        each = max(memory_needed(sc) for sc in one)
-        have = memory_available()
-        if have is not None and parallel > 1 and each * parallel > have:
-            raise RunError(f"--workers: {parallel} workers need about {each * parallel / 2**30:.1f} GiB together but "
-                           f"{have / 2**30:.1f} GiB is available (use --workers {max(1, have // each)})")
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

@@ -63,6 +63,22 @@ def test_compare_writes_the_table_plots_and_report(tmp_path):
     assert "supermarket_points: Overall" in res.stdout and "paid_membership: Overall" in res.stdout
 
 
+def test_run_gives_the_same_numbers_on_every_executor(tmp_path):
+    """Replicates run in worker processes by default; the numbers never depend on where they ran."""
+    frames = {}
+    for label, extra in {"serial": ["--executor", "serial"], "local": ["--workers", "2"]}.items():
+        out = tmp_path / label
+        res = invoke("run", "supermarket_points", *TINY_ARGS, "--out", out, *extra)
+        assert res.exit_code == 0, res.output
+        frames[label] = pd.read_parquet(out / "daily.parquet")
+        frames[label + " summary"] = pd.read_csv(out / "summary.csv")
+    pd.testing.assert_frame_equal(frames["serial"], frames["local"], check_exact=True)
+    pd.testing.assert_frame_equal(frames["serial summary"], frames["local summary"], check_exact=True)
+    res = invoke("run", "supermarket_points", *TINY_ARGS, "--executor", "threads")
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "error: --executor: 'threads' is not an executor (allowed: serial, local, dask)"
+
+
 def test_report_and_plot_rebuild_a_folder(tmp_path):
     folder = copy_run(tiny_run(), tmp_path)
     (folder / "report.html").unlink()

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import typer
 from tiny_runs import SCENARIOS
 from typer.testing import CliRunner
 
-from loyaltysim.cli import OneLineErrors
-from loyaltysim.cli_sweep import sweep
+from loyaltysim.cli import app
 from loyaltysim.errors import RunError, ScenarioError
 from loyaltysim.executors import DaskExecutor, LocalExecutor, SerialExecutor
 from loyaltysim.results.store import load_results, sha256
+from loyaltysim.scenario.loading import load_scenario, scenario_hash
 from loyaltysim.sweep import KPIS, completed_run, load_sweep, run_key, run_sweep
 
 SCENARIO = SCENARIOS / "supermarket_points.yaml"
@@ -87,6 +86,12 @@ def test_sweep_section_of_a_scenario_file(tmp_path):
     # --vary replaces the file's design; --replications overrides both.
     plan = load_sweep(path, BASE, vary=["days=30,40"], replications=2)
     assert [p.scenario.days for p in plan.points] == [30, 40] and plan.replications == 2
+    # Other commands run the scenario itself: the section is checked but leaves the scenario unchanged.
+    assert load_scenario(path).sweep.resolved_kind == "list"
+    assert scenario_hash(load_scenario(path)) == scenario_hash(load_scenario(SCENARIO))
+    path.write_text(text.replace("kind: list", "kind: lists"))
+    with pytest.raises(ScenarioError, match=r"sweep\.kind"):
+        load_scenario(path)
 
 
 def test_run_keys_follow_parameters_replicate_and_seed_only():
@@ -304,22 +309,11 @@ def test_resume_refuses_a_changed_design_and_a_used_folder_needs_resume(referenc
                                   "(use another --out for a new sweep)")
 
 
-def _cli():
-    app = typer.Typer(cls=OneLineErrors)
-
-    @app.callback()
-    def main() -> None:
-        """loyaltysim"""
-
-    app.command("sweep")(sweep)
-    return app
-
-
 def test_cli_sweep_writes_plots_and_report_then_resumes(tmp_path):
     out = tmp_path / "sweep"
     args = ["sweep", str(SCENARIO), *[a for v in VARY for a in ("--vary", v)], "--replications", str(REPS),
             *[a for s in BASE for a in ("--set", s)], "--executor", "serial", "--quiet", "--out", str(out)]
-    res = CliRunner().invoke(_cli(), args, catch_exceptions=False)
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert f"runs: {RUNS} computed, 0 reused" in res.stdout and f"results: {out}" in res.stdout
     plots = {p.name for p in (out / "plots").iterdir()}
@@ -334,17 +328,17 @@ def test_cli_sweep_writes_plots_and_report_then_resumes(tmp_path):
     loaded = load_results(out)
     assert len(loaded["index"]) == RUNS and loaded["sweep"]["replications"] == REPS
 
-    res = CliRunner().invoke(_cli(), args + ["--resume"], catch_exceptions=False)
+    res = CliRunner().invoke(app, args + ["--resume"], catch_exceptions=False)
     assert res.exit_code == 0 and f"runs: 0 computed, {RUNS} reused" in res.stdout
 
     changed = [a.replace("0.5,2", "0.5,4") for a in args] + ["--resume"]
-    res = CliRunner().invoke(_cli(), changed, catch_exceptions=False)
+    res = CliRunner().invoke(app, changed, catch_exceptions=False)
     assert res.exit_code == 2
     assert res.stderr.strip() == (f"error: --resume: the sweep in {out} has a different design: "
                                   "sweep.vary.scheme.points.earn_per_unit was [0.5,2], now [0.5,4] "
                                   "(use another --out for a new sweep)")
 
-    res = CliRunner().invoke(_cli(), ["sweep", str(SCENARIO), "--vary", "days=30,40", "--resume"])
+    res = CliRunner().invoke(app, ["sweep", str(SCENARIO), "--vary", "days=30,40", "--resume"])
     assert res.exit_code == 2 and res.stderr.strip() == "error: --resume needs --out (the folder of the sweep to continue)"
 
 
@@ -352,8 +346,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(reference, tmp_path):
     out = tmp_path / "sweep"
     args = [str(SCENARIO), *[a for v in VARY for a in ("--vary", v)], "--replications", str(REPS),
             *[a for s in BASE for a in ("--set", s)], "--workers", "1", "--quiet", "--out", str(out)]
-    code = "import typer; from loyaltysim.cli_sweep import sweep; typer.run(sweep)"
-    p = subprocess.Popen([sys.executable, "-c", code, *args], start_new_session=True,
+    p = subprocess.Popen([sys.executable, "-m", "loyaltysim", "sweep", *args], start_new_session=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + WAIT

@@ -18,7 +18,8 @@ from loyaltysim.errors import ScenarioError
 from loyaltysim.scenario.models import Scenario
 
 Path_ = tuple[str | int, ...]
-FIXED_DURING_RUN = ("name", "customers", "days", "replications", "seed", "start_weekday", "population", "changes", "$schema")
+FIXED_DURING_RUN = ("name", "customers", "days", "replications", "seed", "start_weekday", "population", "changes", "$schema",
+                    "sweep")
 """Top-level fields a mid-run change may not touch: they define who is simulated and for how long."""
 
 
