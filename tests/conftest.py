@@ -10,7 +10,7 @@ except ImportError:  # hypothesis is in the test extra; without it the property 
     pass
 else:
     # CI skips shrinking (slow for scenarios this rich): a failure prints the full scenario instead.
-    settings.register_profile("ci", max_examples=60, deadline=None,
+    settings.register_profile("ci", max_examples=200, deadline=None,
                               phases=[p for p in Phase if p != Phase.shrink],
                               suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("thorough", max_examples=2000, deadline=None,
