@@ -28,7 +28,8 @@ def till_discounts(arm: Arm, pop: Population, draws: DailyDraws, idx: np.ndarray
         used = live & (draws.offer[idx] < p)
         u = idx[used]
         share = pop.categories[u, mem.offer_cat[u]]
-        saving = o.discount * value[used] * share
+        # Never below a free basket: member prices and a deep offer on a big category could overlap.
+        saving = np.minimum(o.discount * value[used] * share, value[used] - off[used])
         mem.offer_until[u] = NO_DAY
         led.add("offer_discount", u, saving)
         led.add("offer_savings", u, saving)
