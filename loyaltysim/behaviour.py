@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from loyaltysim import kernels
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
 from loyaltysim.scenario.models import Scenario
@@ -31,6 +32,94 @@ class Trips:
     member: np.ndarray       # bool: shopper is a member
     linked: np.ndarray       # bool: card presented (spend linked to the member)
     discount: np.ndarray     # member-price and offer money off
+
+
+def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
+         draws: DailyDraws, day: int, weekday: int, habit_alpha: np.ndarray) -> Trips:
+    """Today's needs, store choices and baskets for one arm: :func:`needs`, :func:`choose_store` and
+    :func:`draw_baskets` in one compiled pass over the customers (same rules, same draws).
+
+    ``habit_alpha`` is :func:`habit_alpha` of every customer. The trips' ``member`` is filled in, and
+    ``linked`` and ``discount`` start at none.
+    """
+    n = pop.n
+    idx = np.empty(n, np.intp)
+    value = np.empty(n, np.float32)
+    split = np.empty((n, pop.categories.shape[1]), np.float32)
+    own = np.empty(n, np.float32)
+    band = np.empty(n, np.intp)
+    c = kernel_constants(sc, rules)
+    if mem is None:
+        no_f4, no_i4 = np.zeros(0, np.float32), np.zeros(0, np.int32)
+        m = (np.zeros(0, bool), np.zeros(0, np.int8), no_i4, np.zeros(0, np.int16), np.zeros(0, np.int8),
+             no_f4, no_f4, no_f4, no_i4, no_f4, np.zeros(0, np.uint8))
+        r = (np.ones(1), np.ones(1), np.ones(1), np.zeros(1), np.ones(pop.categories.shape[1], np.float32))
+    else:
+        m = (mem.member, mem.goal, mem.points, mem.stamps, mem.tier, mem.value_ema, mem.spend_ema, mem.vouchers,
+             mem.offer_until, mem.acc_what, mem.consent)
+        r = (_nonempty(rules.reward_points, 1.0), _nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
+             rules.tier_status_share.astype(np.float64), rules.cat_mult)
+    k = kernels.shop(day, weekday, c, draws.need.bits, draws.choice.bits, draws.basket_value.bits,
+                     draws.basket_category.bits, draws.basket_brand.bits, draws.hour.bits,
+                     shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
+                     pop.need_rate, pop.weekday, pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
+                     pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
+                     pop.categories, pop.own_label, pop.hours, *m, *r, idx, value, split, own, band)
+    idx = idx[:k].copy()
+    value = np.exp(value[:k])  # numpy's exp, as draw_baskets
+    member = mem.member[idx] if mem is not None else np.zeros(k, bool)
+    return Trips(idx=idx, value=value, split=split[:k].copy(), own=own[:k].copy(), band=band[:k].copy(),
+                 member=member, linked=np.zeros(k, bool), discount=np.zeros(k))
+
+
+def _nonempty(a: np.ndarray, fill: float) -> np.ndarray:
+    return a if a.size else np.full(1, fill)
+
+
+def habit_alpha(sc: Scenario, pop: Population) -> np.ndarray:
+    """Each customer's habit learning rate: an exponential memory with time constant habit_memory_days
+    of needs (at least one day)."""
+    return 1.0 - np.exp(-1.0 / np.maximum(sc.behaviour.habit_memory_days * pop.need_rate, 1.0))
+
+
+def kernel_constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
+    """The scenario's and scheme's constants as the float64 array the kernels read (without ``sc``, the
+    scheme's only: enough for friction)."""
+    K = kernels
+    c = np.zeros(K.N_CONSTANTS)
+    if sc is not None:
+        b = sc.behaviour
+        c[K.C_HABIT_WEIGHT], c[K.C_PRICE_ADVANTAGE] = b.habit_weight, sc.competition.price_advantage
+        c[K.C_COMP_REWARD_RATE], c[K.C_PRICE_WEIGHT] = sc.competition.reward_rate, b.price_weight
+        c[K.C_REWARD_WEIGHT], c[K.C_VALUE_WEIGHT] = b.reward_weight, b.value_weight
+        c[K.C_FRICTION_WEIGHT], c[K.C_EXPECTED_SHARE] = b.friction_weight, b.expected_value_share
+        c[K.C_STATUS_WEIGHT] = b.status_weight
+    if rules is None:
+        return c
+    s = rules.scheme
+    gg = s.goal_gradient
+    c[K.C_GG_STRENGTH], c[K.C_GG_ACCELERATION], c[K.C_GG_CURVATURE] = gg.strength, gg.acceleration, gg.curvature
+    c[K.C_FRICTION_PER_VISIT] = s.enrolment.friction_per_visit
+    c[K.C_APP_RELIEF], c[K.C_APP_BIT] = s.data.app_friction_relief, CONSENT_BIT["app"]
+    if s.points is not None:
+        c[K.C_HAS_POINTS], c[K.C_EARN_PER_UNIT] = 1, s.points.earn_per_unit
+        c[K.C_HAS_CAT_MULT] = rules.has_category_multipliers
+    if s.stamps is not None:
+        st = s.stamps
+        c[K.C_HAS_STAMPS], c[K.C_STAMP_REQUIRED] = 1, st.required
+        c[K.C_STAMP_PERCEIVED] = st.reward.face_value * st.reward.perceived_ratio
+        c[K.C_STAMP_WORTH] = c[K.C_STAMP_PERCEIVED]
+        c[K.C_STAMP_LEFT], c[K.C_STAMP_MIN_SPEND] = st.required - st.prefilled, st.min_spend
+    if s.membership is not None:
+        c[K.C_HAS_MEMBERSHIP], c[K.C_MEMBERSHIP_MULT] = 1, s.membership.earn_multiplier
+    if s.member_pricing is not None:
+        mp = s.member_pricing
+        c[K.C_HAS_MEMBER_PRICING], c[K.C_MP_SHARE], c[K.C_MP_DISCOUNT] = 1, mp.share_of_range, mp.discount
+    if s.tiers is not None:
+        c[K.C_HAS_TIERS] = 1
+    if s.offers is not None:
+        c[K.C_HAS_OFFERS], c[K.C_OFFER_PULL] = 1, s.offers.pull
+    return c
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -118,7 +207,7 @@ def needs(pop: Population, shop: ShopperState, mem: MemberState | None, rules: R
         boost = 1.0 + gg.acceleration * pop.reward_seeking[members] * pull(pop, mem, rules, members)
         p = p.copy()
         p[members] *= boost
-    return np.flatnonzero((draws.need < p) & shop.alive)
+    return np.flatnonzero((draws.need[:] < p) & shop.alive)
 
 
 def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberState | None,
@@ -180,12 +269,8 @@ def _inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
 def present_card(pop: Population, mem: MemberState, rules: Rules, draws: DailyDraws,
                  idx: np.ndarray) -> np.ndarray:
     """Whether each shopper presents a card (members only): unlinked spend earns and teaches nothing."""
-    s = rules.scheme
-    base = s.enrolment.card_presentation
-    # Friction makes the time-poor skip the card; a digital card (app) and member prices remove reasons to.
-    p = base * (1.0 - 0.5 * np.minimum(friction_share(pop, mem, rules, idx) * 20.0, 1.0) * pop.time_poor[idx])
-    app = (mem.consent[idx] & CONSENT_BIT["app"]) > 0
-    p = np.where(app, p + (1 - p) * s.data.app_friction_relief, p)
-    if s.member_pricing is not None:
-        p = 1.0 - (1.0 - p) * 0.3
-    return mem.member[idx] & (draws.card[idx] < p)
+    linked = np.empty(idx.size, bool)
+    kernels.present_card(kernel_constants(None, rules), idx, draws.card.bits, rules.scheme.enrolment.card_presentation,
+                         rules.scheme.member_pricing is not None, mem.member, mem.consent, pop.time_poor,
+                         pop.experience, pop.mean_basket, linked)
+    return linked

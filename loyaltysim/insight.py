@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from loyaltysim import kernels
 from loyaltysim.population import INDULGENCE, Population
 from loyaltysim.scenario.models import INSIGHT_DIMENSIONS, Scenario
 from loyaltysim.state import CONSENT_BIT, NO_DAY, Arm
@@ -29,31 +30,13 @@ def learn(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, value: np.nd
           own: np.ndarray, band: np.ndarray, weekday: int, day: int) -> None:
     """Record linked trips of consenting members ``idx``; app users reveal their routines twice as well."""
     mem = arm.mem
-    ok = (mem.consent[idx] & CONSENT_BIT["transactions"]) > 0
-    idx, value, split, own, band = idx[ok], value[ok], split[ok], own[ok], band[ok]
-    app = (mem.consent[idx] & CONSENT_BIT["app"]) > 0
-    w = np.where(app, 2.0, 1.0).astype(np.float32)
-    mem.obs_trips[idx] += 1
-    mem.obs_last[idx] = day
-    mem.obs_cat[idx] += value[:, None] * split
-    mem.obs_dow[idx, weekday] += w
-    mem.obs_hour[idx, band] += w
-    mem.obs_own[idx] += own * value
-    mem.obs_logb[idx] += np.log(np.maximum(value, 1e-3))
-    # Life changes: detected after enough linked trips since the event; app and updated demographics speed it up.
-    pending = (pop.last_event_day[idx] >= 0) & (mem.detected_day[idx] < pop.last_event_day[idx])
-    p_idx, p_app = idx[pending], app[pending]
-    mem.event_seen[p_idx] += 1
-    need = np.full(p_idx.size, sc.business.insight.life_event_detection_trips)
-    need = np.where(p_app, need / 2, need)
-    demo = (mem.consent[p_idx] & CONSENT_BIT["demographics"]) > 0
-    need = np.where(demo, need / 3, need)
-    found = p_idx[mem.event_seen[p_idx] >= np.maximum(need, 1)]
-    mem.detected_day[found] = day
-    mem.event_seen[found] = 0
-    told = found[(mem.consent[found] & CONSENT_BIT["demographics"]) > 0]
-    mem.family_told[told] = pop.household[told]
-    arm.ledger.add("life_events_detected", found, 1.0)
+    found = np.empty(idx.size, np.intp)
+    k = kernels.learn_trips(day, weekday, sc.business.insight.life_event_detection_trips, CONSENT_BIT["transactions"],
+                            CONSENT_BIT["app"], CONSENT_BIT["demographics"], idx, value, split, own, band,
+                            np.log(np.maximum(value, 1e-3)), mem.consent, mem.obs_trips, mem.obs_last, mem.obs_cat,
+                            mem.obs_dow, mem.obs_hour, mem.obs_own, mem.obs_logb, pop.last_event_day,
+                            mem.detected_day, mem.event_seen, mem.family_told, pop.household, found)
+    arm.ledger.add("life_events_detected", found[:k], 1.0)
 
 
 def on_life_events(arm: Arm, idx: np.ndarray) -> None:
@@ -169,19 +152,17 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
     """Recompute insight scores by segment, and each member's accuracy (which drives offers and data revenue)."""
     mem = arm.mem
     S = arm.ledger.n_segments
-    alive = np.flatnonzero(arm.shop.alive)
-    base = priors.base_err[:, alive]
-    err = base.copy()
-    known = mem.member[alive] & ((mem.consent[alive] & CONSENT_BIT["transactions"]) > 0)
-    kidx = alive[known]
+    alive_mask = arm.shop.alive
+    alive = np.flatnonzero(alive_mask)
+    known = alive_mask & mem.member & ((mem.consent & CONSENT_BIT["transactions"]) > 0)
+    kidx = np.flatnonzero(known)
     kerr = errors(sc, pop, arm, priors, kidx, day)
-    err[:, known] = kerr
-    seg = pop.segment[alive]
+    D = priors.base_err.shape[0]
+    e, b, base_sum = np.zeros((D, S)), np.zeros((D, S)), np.zeros(D, np.float32)
+    n_alive = kernels.insight_sums(alive_mask, known, kerr, priors.base_err, pop.segment, e, b, base_sum)
     scores = np.zeros((len(INSIGHT_DIMENSIONS), S))
-    for d in range(base.shape[0]):
-        e = np.bincount(seg, err[d], minlength=S)
-        b = np.bincount(seg, base[d], minlength=S)
-        scores[d] = np.clip(1.0 - np.divide(e, b, out=np.ones(S), where=b > 0), 0.0, 1.0)
+    for d in range(D):
+        scores[d] = np.clip(1.0 - np.divide(e[d], b[d], out=np.ones(S), where=b[d] > 0), 0.0, 1.0)
     scores[-1] = _life_change_scores(pop, arm, alive, day, S)
     arm.insight = scores
     # Per-member accuracy, with the error normalised by at least half the average prior error.
@@ -189,7 +170,8 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
         mem.acc_what[:] = 0
         mem.acc_mean[:] = 0
         return
-    floor = np.maximum(base[:, known], 0.5 * base.mean(axis=1, keepdims=True))
+    base_mean = base_sum[:, None] / n_alive
+    floor = np.maximum(priors.base_err[:, kidx], 0.5 * base_mean)
     acc = np.clip(1.0 - kerr / np.maximum(floor, 1e-9), 0.0, 1.0)
     mem.acc_what[:] = 0
     mem.acc_mean[:] = 0
@@ -221,8 +203,10 @@ def value(sc: Scenario, pop: Population, arm: Arm, members: np.ndarray) -> None:
     """A day's supplier data revenue from profiled members (more for third-party consent)."""
     ins = sc.business.insight
     mem = arm.mem
-    mult = np.where((mem.consent[members] & CONSENT_BIT["third_party"]) > 0, ins.third_party_multiplier, 1.0)
-    arm.ledger.add("data_revenue", members, ins.data_revenue_per_member_per_year / 365 * mem.acc_mean[members] * mult)
+    revenue = np.zeros(arm.ledger.n_segments)
+    kernels.data_revenue(members, pop.segment, mem.consent, CONSENT_BIT["third_party"], ins.third_party_multiplier,
+                         ins.data_revenue_per_member_per_year / 365, mem.acc_mean, revenue)
+    arm.ledger.add_by_segment("data_revenue", revenue)
 
 
 def cost_savings(sc: Scenario, arm: Arm, idx: np.ndarray, value_: np.ndarray) -> None:

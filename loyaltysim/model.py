@@ -8,7 +8,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from loyaltysim import behaviour, insight
+from loyaltysim import behaviour, insight, kernels
 from loyaltysim.behaviour import Trips
 from loyaltysim.ledger import DayLedger
 from loyaltysim.metrics import INDEX, INSIGHT_NAMES, RAW_NAMES
@@ -23,6 +23,8 @@ from loyaltysim.state import CONSENT_BIT, Arm, MemberState, ShopperState, nbytes
 
 ARMS = ("scheme", "counterfactual")
 MARGIN_BY_CATEGORY = [f"gross_margin_{c}" for c in CATEGORIES]
+TRIP_SUMS = ["visits", "sales", "revenue", "gross_margin", *MARGIN_BY_CATEGORY]
+"""Ledger rows booked by kernels.settle_trips, in its order."""
 
 
 @dataclass
@@ -61,6 +63,7 @@ class LoyaltyModel(mesa.Model):
         self.n_segments = len(pop.segment_names)
         self.segment_bounds = pop.segment_bounds
         self.priors = insight.Priors(pop)
+        self.habit_alpha = behaviour.habit_alpha(scenario, pop)
         self.arms = [self._new_arm(name) for name in ARMS]
         self.history = np.zeros((len(ARMS), scenario.days, self.n_segments, len(RAW_NAMES)))
         self.transactions = TransactionLog([], [], [], [], [], []) if record_transactions else None
@@ -96,7 +99,7 @@ class LoyaltyModel(mesa.Model):
     def state_bytes(self) -> int:
         """Bytes of customer state held (population and both arms)."""
         states = [s for arm in self.arms for s in (arm.shop, arm.mem) if s is not None]
-        return self.population.nbytes() + nbytes(*states)
+        return self.population.nbytes() + self.habit_alpha.nbytes + nbytes(*states)
 
     # ------------------------------------------------------------------ the day
 
@@ -106,7 +109,8 @@ class LoyaltyModel(mesa.Model):
         1. life events happen (to the shared population: they are exogenous to the scheme);
         2. a need arises (or not), more often for members close to a reward;
         3. the customer chooses this retailer or the competition (binary logit);
-        4. the basket is drawn: value, category split, brands, hour;
+        4. the basket is drawn: value, category split, brands, hour
+           (2-4 touch only the customer's own state and draws, so they run as one pass);
         5. members present the card (or not); member prices and offers apply to presented cards;
         6. the scheme awards, redeems, expires, reviews tiers, charges fees;
         7. the business learns from the linked data it is allowed to see;
@@ -122,9 +126,7 @@ class LoyaltyModel(mesa.Model):
         for arm in self.arms:
             arm.ledger.reset()
             arm.ledger.add("life_events", events, 1.0)
-            need = self._needs(arm, draws)                                # 2
-            shoppers = self._choose(arm, draws, need)                     # 3
-            trips = self._baskets(arm, draws, shoppers)                   # 4
+            trips = self._shop(arm, draws)                                # 2-4
             self._till(arm, draws, trips)                                 # 5
             self._settle(arm, draws, trips)                               # 6
             for observe in self.trip_observers:
@@ -143,6 +145,7 @@ class LoyaltyModel(mesa.Model):
         if change is None:
             return
         self.spec = apply_change(self.spec, change.set)
+        self.habit_alpha = behaviour.habit_alpha(self.spec, self.population)
         arm = self.arms[0]
         old = arm.rules
         arm.rules = rules = compile_rules(self.spec)
@@ -157,22 +160,9 @@ class LoyaltyModel(mesa.Model):
             mem.goal[members] = points_mod.choose_goals(self.population, rules, members)
         mem.tier[:] = np.minimum(mem.tier, max(rules.tier_thresholds.size - 1, 0))
 
-    def _needs(self, arm: Arm, draws: DailyDraws) -> np.ndarray:
-        return behaviour.needs(self.population, arm.shop, arm.mem, arm.rules, draws, self.weekday)
-
-    def _choose(self, arm: Arm, draws: DailyDraws, need: np.ndarray) -> np.ndarray:
-        return behaviour.choose_store(self.spec, self.population, arm.shop, arm.mem, arm.rules,
-                                      draws, need, self.day)
-
-    def _baskets(self, arm: Arm, draws: DailyDraws, idx: np.ndarray) -> Trips:
-        pop = self.population
-        value, split, own, band = behaviour.draw_baskets(pop, draws, idx)
-        if arm.has_scheme:
-            member = arm.mem.member[idx]
-        else:
-            member = np.zeros(idx.size, bool)
-        return Trips(idx=idx, value=value, split=split, own=own, band=band, member=member,
-                     linked=np.zeros(idx.size, bool), discount=np.zeros(idx.size))
+    def _shop(self, arm: Arm, draws: DailyDraws) -> Trips:
+        return behaviour.shop(self.spec, self.population, arm.shop, arm.mem, arm.rules, draws, self.day,
+                              self.weekday, self.habit_alpha)
 
     def _till(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
         if not arm.has_scheme:
@@ -188,16 +178,12 @@ class LoyaltyModel(mesa.Model):
     def _settle(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
         pop, led, day = self.population, arm.ledger, self.day
         shop = arm.shop
+        sums = np.zeros((len(TRIP_SUMS), led.n_segments))
+        kernels.settle_trips(day, t.idx, t.value, t.split, t.discount, pop.segment, arm_margin(self),
+                             shop.visits, shop.spend, shop.last_visit, sums)
+        for name, row in zip(TRIP_SUMS, sums):
+            led.add_by_segment(name, row)
         paid = t.value - t.discount
-        shop.visits[t.idx] += 1
-        shop.spend[t.idx] += paid
-        shop.last_visit[t.idx] = day
-        led.add("visits", t.idx, 1.0)
-        led.add("sales", t.idx, t.value)
-        led.add("revenue", t.idx, paid)
-        margin = t.value[:, None] * t.split * arm_margin(self)
-        led.add("gross_margin", t.idx, margin.sum(axis=1))
-        led.add_columns(MARGIN_BY_CATEGORY, t.idx, margin)
         if not arm.has_scheme:
             return
         s, mem = arm.rules.scheme, arm.mem
@@ -211,7 +197,7 @@ class LoyaltyModel(mesa.Model):
             points_mod.expire(arm, day)
             points_mod.earn(arm, pop, li, lv, ls, day)
             points_mod.partner_earn(arm, day)
-            points_mod.redeem(arm, pop, draws, li if s.points.redemption.mode == "manual" else members, day,
+            points_mod.redeem(arm, pop, draws, li if s.points.redemption.mode == "manual" else None, day,
                               at_till=s.points.redemption.mode == "manual")
         if s.stamps is not None:
             points_mod.stamp(arm, li, lv)
@@ -246,37 +232,38 @@ class LoyaltyModel(mesa.Model):
             enrolment.refer(pop, arm, draws, np.flatnonzero(arm.mem.member))
             enrolment.join(sc, pop, arm, draws, t.idx, day)
         # Defection: leaving the retailer for good, less likely for members the scheme has served well.
-        alive = np.flatnonzero(shop.alive)
-        p = pop.defect_rate[alive]
-        if arm.has_scheme:
-            b = self.spec.behaviour
-            p = p * np.exp(-b.defection_value_weight * behaviour.recent_value(arm.mem, alive, b.expected_value_share))
-        gone = alive[draws.defect[alive] < p]
-        shop.alive[gone] = False
-        shop.defect_day[gone] = day
+        b = self.spec.behaviour
+        mem = arm.mem
+        gone = np.empty(pop.n, np.intp)
+        no = np.zeros(0, np.float32)
+        k = kernels.defect(day, b.expected_value_share, b.defection_value_weight, draws.defect.bits, shop.alive,
+                           pop.defect_rate, shop.defect_day, mem.member if mem is not None else np.zeros(0, bool),
+                           mem.value_ema if mem is not None else no,
+                           mem.spend_ema if mem is not None else no, gone)
+        gone = gone[:k].copy()
         arm.ledger.add("defections", gone, 1.0)
         if arm.has_scheme:
             enrolment.leave(arm, gone)
 
-    def _by_segment(self, column: np.ndarray) -> np.ndarray:
-        """Per-segment sums of a whole column (segments are contiguous blocks)."""
-        b = self.segment_bounds
-        return np.array([column[b[i]:b[i + 1]].sum(dtype=np.float64) for i in range(self.n_segments)])
-
     def _record(self, arm: Arm) -> None:
         led, shop, day = arm.ledger, arm.shop, self.day
-        seg_sum = self._by_segment
-        led.set_by_segment("customers", seg_sum(shop.alive))
-        active = shop.alive & (day - shop.last_visit < self.spec.behaviour.lapse_days)
-        led.set_by_segment("active_customers", seg_sum(active))
+        mem = arm.mem
+        stocks = np.zeros((5, self.n_segments))
+        if mem is None:
+            no = np.zeros(0, np.int32)
+            kernels.stock_counts(day, self.spec.behaviour.lapse_days, self.segment_bounds, shop.alive,
+                                 shop.last_visit, np.zeros(0, bool), np.zeros(0, np.uint8), np.uint8(0), no, stocks)
+        else:
+            kernels.stock_counts(day, self.spec.behaviour.lapse_days, self.segment_bounds, shop.alive,
+                                 shop.last_visit, mem.member, mem.consent, CONSENT_BIT["transactions"],
+                                 mem.points, stocks)
+        led.set_by_segment("customers", stocks[0])
+        led.set_by_segment("active_customers", stocks[1])
         if arm.has_scheme:
-            mem = arm.mem
-            led.set_by_segment("members", seg_sum(mem.member))
-            consenting = mem.member & ((mem.consent & CONSENT_BIT["transactions"]) > 0)
-            led.set_by_segment("consenting_members", seg_sum(consenting))
-            outstanding = seg_sum(mem.points)
-            led.set_by_segment("points_outstanding", outstanding)
-            led.set_by_segment("points_liability", outstanding * arm.rules.cost_per_point)
+            led.set_by_segment("members", stocks[2])
+            led.set_by_segment("consenting_members", stocks[3])
+            led.set_by_segment("points_outstanding", stocks[4])
+            led.set_by_segment("points_liability", stocks[4] * arm.rules.cost_per_point)
             for name, row in zip(INSIGHT_NAMES, arm.insight):
                 led.set_by_segment(name, row)
         self.history[ARMS.index(arm.name), day] = led.values.T

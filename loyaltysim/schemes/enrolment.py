@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from loyaltysim.behaviour import friction_share, reward_rate, sigmoid
+from loyaltysim import kernels
+from loyaltysim.behaviour import friction_share, kernel_constants, reward_rate, sigmoid
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
 from loyaltysim.scenario.models import Scenario
@@ -54,24 +55,24 @@ def _bits(mask) -> np.ndarray:
 
 
 def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: np.ndarray, day: int) -> None:
-    """Non-members join: shoppers at the till by expected value, and anyone on a referral."""
+    """Non-members join: shoppers at the till by expected value, and anyone on yesterday's referrals."""
     mem, s = arm.mem, arm.rules.scheme
     en = s.enrolment
-    shopped = np.zeros(pop.n, bool)
-    shopped[shoppers] = True
-    nonmember = ~mem.member & arm.shop.alive
-    cand = np.flatnonzero(nonmember & (shopped | (arm.referrals > 0)))
-    p = np.zeros(cand.size)
-    at_till = shopped[cand]
+    p_till = np.zeros(shoppers.size)
     if en.join_rate_per_visit > 0:
+        at_till = np.flatnonzero(~mem.member[shoppers])
+        c = shoppers[at_till]
         base = np.log(en.join_rate_per_visit / max(1 - en.join_rate_per_visit, 1e-12))
-        c = cand[at_till]
         z = base + en.value_sensitivity * expected_value(sc, pop, arm, c) / VALUE_SCALE
-        p[at_till] = sigmoid(z)
+        p_till[at_till] = sigmoid(z)
+    p_ref = 0.0
     if arm.referrals > 0:
-        p_ref = min(1.0, REFERRAL_CONVERSION * arm.referrals / max(nonmember.sum(), 1))
-        p = np.maximum(p, p_ref)
-    enrol(pop, arm, cand[draws.join[cand] < p], day)
+        # Every member is alive: leaving the retailer ends membership.
+        nonmembers = np.count_nonzero(arm.shop.alive) - np.count_nonzero(mem.member)
+        p_ref = min(1.0, REFERRAL_CONVERSION * arm.referrals / max(nonmembers, 1))
+    out = np.empty(pop.n, np.intp)
+    k = kernels.join_draws(mem.member, arm.shop.alive, shoppers, p_till, p_ref, draws.join.bits, out)
+    enrol(pop, arm, out[:k].copy(), day)
 
 
 def enrol(pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
@@ -114,11 +115,14 @@ def daily_member_flows(sc: Scenario, pop: Population, arm: Arm, members: np.ndar
     """Per-member daily costs and values: operations, renewal fees, perks, privacy."""
     rules, mem, led = arm.rules, arm.mem, arm.ledger
     s = rules.scheme
-    led.add("operating_cost", members, s.costs.per_member_per_year / 365)
+    S = led.n_segments
+    operating, seg_members = np.zeros(S), np.zeros(S, np.int64)
+    kernels.operating_costs(members, pop.segment, s.costs.per_member_per_year / 365, operating, seg_members)
+    led.add_by_segment("operating_cost", operating)
     if s.costs.fixed_per_year > 0:
-        seg_members = np.bincount(pop.segment[members], minlength=led.n_segments).astype(float)
+        seg_members = seg_members.astype(float)
         if seg_members.sum() == 0:  # before anyone joins, the fixed cost falls on the customer base
-            seg_members = np.bincount(pop.segment, minlength=led.n_segments).astype(float)
+            seg_members = np.bincount(pop.segment, minlength=S).astype(float)
         led.add_by_segment("operating_cost", s.costs.fixed_per_year / 365 * seg_members / seg_members.sum())
     if s.membership is not None:
         m = s.membership
@@ -128,16 +132,23 @@ def daily_member_flows(sc: Scenario, pop: Population, arm: Arm, members: np.ndar
         led.add("convenience_value", members, conv)
         led.add("operating_cost", members, m.perk_cost_per_day)
         arm.net_value[members] += conv
-    privacy = pop.privacy[members] * (_bits(mem.consent[members]) @ rules.privacy_per_day)
-    led.add("privacy_cost", members, privacy)
-    arm.net_value[members] -= privacy
+    privacy = np.zeros(S)
+    kernels.privacy_costs(members, pop.segment, mem.consent, pop.privacy, privacy_by_mask(rules), arm.net_value,
+                          privacy)
+    led.add_by_segment("privacy_cost", privacy)
+
+
+def privacy_by_mask(rules) -> np.ndarray:
+    """Daily privacy cost of a fully concerned member for each consent bitmask (0-15)."""
+    return _bits(np.arange(16, dtype=np.uint8)) @ rules.privacy_per_day
 
 
 def card_effort(pop: Population, arm: Arm, idx: np.ndarray) -> None:
     """Effort of presenting the card, booked as a customer cost for linked trips."""
-    effort = friction_share(pop, arm.mem, arm.rules, idx) * pop.mean_basket[idx]
-    arm.ledger.add("effort_cost", idx, effort)
-    arm.net_value[idx] -= effort
+    effort = np.zeros(arm.ledger.n_segments)
+    kernels.card_effort(kernel_constants(None, arm.rules), idx, arm.mem.consent, pop.time_poor, pop.experience,
+                        pop.mean_basket, pop.segment, arm.net_value, effort)
+    arm.ledger.add_by_segment("effort_cost", effort)
 
 
 def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
@@ -160,13 +171,13 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
 def leave_and_withdraw(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
     """Dissatisfied members leave (forfeiting points); privacy-concerned, dissatisfied ones withdraw consent."""
     mem, s = arm.mem, arm.rules.scheme
-    sat = arm.mem.satisfaction[members]
     daily = 1.0 - (1.0 - s.enrolment.leave_rate_per_year) ** (1 / 365)
-    leaving = members[draws.leave[members] < daily * (1.0 - sat)]
-    leave(arm, leaving)
-    consenting = members[(mem.consent[members] & CONSENT_BIT["transactions"]) > 0]
-    w = CONSENT_WITHDRAWAL_PER_YEAR / 365 * pop.privacy[consenting] * (1.0 - arm.mem.satisfaction[consenting])
-    withdraw = consenting[draws.consent_change[consenting] < w]
+    out = np.empty(members.size, np.intp)
+    leave(arm, out[:kernels.leavers(members, mem.satisfaction, draws.leave.bits, daily, out)].copy())
+    # Those who just left have no consent left to withdraw.
+    k = kernels.withdrawals(members, mem.consent, CONSENT_BIT["transactions"], pop.privacy, mem.satisfaction,
+                            draws.consent_change.bits, CONSENT_WITHDRAWAL_PER_YEAR / 365, out)
+    withdraw = out[:k]
     mem.consent[withdraw] = 0
     mem.forget(withdraw)
 
@@ -192,6 +203,4 @@ def leave(arm: Arm, idx: np.ndarray) -> None:
 def refer(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
     """Satisfied, belonging-motivated members refer others; tomorrow's joins feel the referrals."""
     rate = arm.rules.scheme.enrolment.referral_rate_per_year / 365
-    p = rate * arm.mem.satisfaction[members] * pop.belonging[members]
-    arm.referrals = float(np.count_nonzero(draws.refer[members] < p))
-
+    arm.referrals = float(kernels.referrals(members, arm.mem.satisfaction, pop.belonging, draws.refer.bits, rate))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from loyaltysim import kernels
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
 from loyaltysim.schemes.rules import Rules
@@ -81,9 +82,9 @@ def _take(mem: MemberState, rules: Rules, idx: np.ndarray, amount: np.ndarray, d
         left -= take
 
 
-def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray, day: int,
+def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray | None, day: int,
            at_till: bool) -> None:
-    """Turn points into rewards for members among ``candidates`` who reach their goal.
+    """Turn points into rewards for members among ``candidates`` (None: every member) who reach their goal.
 
     Auto redemption converts at the threshold wherever points were credited; manual redemption happens
     only at the till, with a chance per visit that friction lowers for the time-poor, and costs effort.
@@ -92,6 +93,10 @@ def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray,
     red = rules.scheme.points.redemption
     if red.mode == "manual" and not at_till:
         return
+    if candidates is None:
+        # Every member is a candidate: one pass finds the few whose balance reached their goal.
+        out = np.empty(mem.member.size, np.intp)
+        candidates = out[:kernels.redeemable(mem.member, mem.points, mem.goal, rules.reward_points, out)]
     goal = mem.goal[candidates]
     need = rules.reward_points[goal]
     ok = mem.member[candidates] & (mem.points[candidates] >= need)

@@ -1,0 +1,484 @@
+"""Compiled per-customer loops for the busiest parts of the day (numba).
+
+The rules are those of :mod:`loyaltysim.behaviour` and the scheme modules, applied customer by customer
+in one pass instead of as a chain of gathers and temporaries over index subsets: at a million
+customers the gathers, not the arithmetic, were most of a run. Each kernel mirrors the numpy
+expression it replaces, including its float32/float64 steps (numpy treats a Python float next to a
+float32 array as float32), so a customer's decisions come out as before. Random numbers still come
+from the named streams (:mod:`loyaltysim.rng`), passed in as the day's raw 32-bit outputs.
+
+Kernels are serial: results never depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import binding
+from numba import njit, types
+from numba.extending import get_cython_function_address
+
+# scipy's own ndtri (inverse normal CDF), the function behind scipy.special.ndtri, linked by name so
+# that compiled kernels can be cached (a ctypes pointer would be baked into the cached code).
+binding.add_symbol("loyaltysim_ndtri", get_cython_function_address("scipy.special.cython_special", "ndtri"))
+_ndtri = types.ExternalFunction("loyaltysim_ndtri", types.float64(types.float64))
+
+F32 = np.float32
+UNIT = F32(2.0 ** -24)
+U_LO = F32(1e-7)         # the clip of a basket uniform before its inverse normal CDF
+U_HI = F32(1 - 1e-7)
+
+# Indices into the ``c`` array of scheme constants passed to ``shop`` (float64; flags are 0/1).
+(C_HAS_POINTS, C_HAS_STAMPS, C_HAS_CAT_MULT, C_HAS_MEMBERSHIP, C_HAS_MEMBER_PRICING, C_HAS_TIERS,
+ C_HAS_OFFERS, C_EARN_PER_UNIT, C_MEMBERSHIP_MULT, C_STAMP_PERCEIVED, C_STAMP_LEFT, C_STAMP_MIN_SPEND,
+ C_STAMP_REQUIRED, C_STAMP_WORTH, C_MP_SHARE, C_MP_DISCOUNT, C_STATUS_WEIGHT, C_OFFER_PULL,
+ C_FRICTION_PER_VISIT, C_APP_RELIEF, C_APP_BIT, C_VALUE_WEIGHT, C_EXPECTED_SHARE, C_PRICE_WEIGHT,
+ C_REWARD_WEIGHT, C_FRICTION_WEIGHT, C_GG_STRENGTH, C_GG_ACCELERATION, C_GG_CURVATURE, C_HABIT_WEIGHT,
+ C_PRICE_ADVANTAGE, C_COMP_REWARD_RATE, N_CONSTANTS) = range(33)
+
+
+@njit(cache=True, inline="always")
+def uniform(bits, i):
+    """Customer i's float32 uniform, exactly as ``rng.to_uniform``."""
+    return F32(bits[i] >> 8) * UNIT
+
+
+@njit(cache=True, inline="always")
+def _inverse_cdf(probs, i, u):
+    """Index drawn from row i of ``probs`` by uniform u (as ``behaviour._inverse_cdf``)."""
+    k = probs.shape[1]
+    cum = F32(0.0)
+    total = F32(0.0)
+    for j in range(k):
+        total += probs[i, j]
+    x = u * total
+    count = 0
+    for j in range(k):
+        cum += probs[i, j]
+        if x >= cum:
+            count += 1
+    return min(count, k - 1)
+
+
+@njit(cache=True, inline="always")
+def _progress(i, c, goal, points, stamps, reward_points):
+    """Progress (0-1) of member i toward the next reward (behaviour.progress)."""
+    p = F32(0.0)
+    if c[C_HAS_POINTS]:
+        p = F32(min(points[i] / reward_points[goal[i]], 1.0))
+    if c[C_HAS_STAMPS]:
+        p = F32(max(np.float64(p), stamps[i] / c[C_STAMP_REQUIRED]))
+    return p
+
+
+@njit(cache=True, inline="always")
+def _pull(i, c, goal, points, stamps, reward_points, reward_perceived, mean_basket):
+    """Goal-gradient pull of member i (behaviour.pull), float64."""
+    worth = 0.0
+    if c[C_HAS_POINTS]:
+        worth = reward_perceived[goal[i]]
+    if c[C_HAS_STAMPS]:
+        worth = max(worth, c[C_STAMP_WORTH])
+    scale = min(worth / np.float64(mean_basket[i]), 1.0)
+    prog = _progress(i, c, goal, points, stamps, reward_points)
+    return np.float64(prog ** F32(c[C_GG_CURVATURE])) * scale
+
+
+@njit(cache=True, inline="always")
+def friction_share(i, c, consent, time_poor, experience, mean_basket):
+    """Cost of using the card per trip as a share of the basket (behaviour.friction_share), float64."""
+    weight = (1.0 if time_poor[i] else 0.2) * np.float64(F32(0.5) + experience[i])
+    cost = c[C_FRICTION_PER_VISIT] * weight
+    if consent[i] & np.uint8(c[C_APP_BIT]):
+        cost = cost * (1.0 - c[C_APP_RELIEF])
+    return cost / np.float64(mean_basket[i])
+
+
+@njit(cache=True, inline="always")
+def recent_value(i, expected_share, value_ema, spend_ema):
+    """A member's recent net value on a -1 to 1 scale (behaviour.recent_value), float32."""
+    share = value_ema[i] / max(spend_ema[i], F32(0.05))
+    return F32(math.tanh(share / F32(expected_share)))
+
+
+@njit(cache=True, inline="always")
+def _member_utility(i, day, c, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until,
+                    acc_what, consent, reward_seeking, outcome, belonging, experience, time_poor,
+                    mean_basket, categories, reward_points, reward_perceived, tier_mult,
+                    tier_status_share, cat_mult):
+    """What membership adds to member i's utility of shopping here (behaviour.choose_store), float64."""
+    rs = reward_seeking[i]
+    # reward_rate
+    rate = 0.0
+    if c[C_HAS_POINTS]:
+        g = goal[i]
+        value_per_point = reward_perceived[g] / reward_points[g]
+        mult = tier_mult[tier[i]]
+        if c[C_HAS_CAT_MULT]:
+            dot = F32(0.0)
+            for j in range(cat_mult.size):
+                dot += categories[i, j] * cat_mult[j]
+            mult = mult * np.float64(dot)
+        if c[C_HAS_MEMBERSHIP]:
+            mult = mult * c[C_MEMBERSHIP_MULT]
+        rate += c[C_EARN_PER_UNIT] * mult * value_per_point
+    if c[C_HAS_STAMPS]:
+        rate += np.float64(F32(c[C_STAMP_PERCEIVED])
+                           / (F32(c[C_STAMP_LEFT]) * max(mean_basket[i], F32(c[C_STAMP_MIN_SPEND]))))
+    add = np.float64(F32(c[C_REWARD_WEIGHT]) * rs) * rate
+    add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent_value(i, c[C_EXPECTED_SHARE], value_ema, spend_ema))
+    add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(i, c, goal, points, stamps, reward_points,
+                                                          reward_perceived, mean_basket)
+    if c[C_HAS_MEMBER_PRICING]:
+        add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
+    if c[C_HAS_TIERS]:
+        add += np.float64(F32(c[C_STATUS_WEIGHT]) * belonging[i]) * tier_status_share[tier[i]]
+    if c[C_HAS_OFFERS]:
+        add += np.float64(F32(c[C_OFFER_PULL]) * acc_what[i]) if offer_until[i] >= day else 0.0
+    add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome[i] * min(vouchers[i] / mean_basket[i], F32(1.0)))
+    add -= c[C_FRICTION_WEIGHT] * friction_share(i, c, consent, time_poor, experience, mean_basket)
+    return add
+
+
+@njit(cache=True)
+def shop(day, wd, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, hour_bits,
+         alive, habit, habit_alpha, needs,
+         need_rate, weekday, preference, outcome, reward_seeking, belonging, experience, time_poor,
+         mean_basket, basket_mu, basket_sd, categories, own_label, hours,
+         member, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what, consent,
+         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
+         out_idx, out_logvalue, out_split, out_own, out_band):
+    """One arm's needs, store choices and baskets for every customer (behaviour.needs, choose_store,
+    draw_baskets), in customer order. ``member`` is empty for the arm without a scheme.
+
+    Writes the shoppers into the ``out_*`` buffers (the log of the basket value, to be exponentiated
+    by numpy) and returns how many there are.
+    """
+    scheme = member.size > 0
+    accelerate = scheme and c[C_GG_ACCELERATION] > 0
+    bound = (1.0 + c[C_GG_ACCELERATION]) * (1.0 + 1e-5)  # with room for float32 rounding
+    base_hw = F32(c[C_HABIT_WEIGHT])
+    k = 0
+    for i in range(alive.size):
+        if not alive[i]:
+            continue
+        is_member = scheme and member[i]
+        p = need_rate[i] * weekday[i, wd]
+        u_need = uniform(need_bits, i)
+        if not u_need < p:
+            # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward
+            # seeking and pull are at most 1): only a draw below that bound needs the member's pull.
+            if not (accelerate and is_member and np.float64(u_need) < np.float64(p) * bound):
+                continue
+            boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
+                i, c, goal, points, stamps, reward_points, reward_perceived, mean_basket)
+            if not u_need < F32(np.float64(p) * boost):
+                continue
+        # 3. This retailer or the competition.
+        u = (preference[i] + base_hw * habit[i]
+             - F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_PRICE_ADVANTAGE])
+             - F32(c[C_REWARD_WEIGHT]) * reward_seeking[i] * F32(c[C_COMP_REWARD_RATE]))
+        if is_member:
+            u = F32(np.float64(u) + _member_utility(
+                i, day, c, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what,
+                consent, reward_seeking, outcome, belonging, experience, time_poor, mean_basket, categories,
+                reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult))
+        x = min(max(u, F32(-60.0)), F32(60.0))
+        prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
+        here = uniform(choice_bits, i) < prob
+        needs[i] += 1
+        habit[i] += habit_alpha[i] * (F32(1.0 if here else 0.0) - habit[i])
+        if not here:
+            continue
+        # 4. The basket.
+        uv = min(max(uniform(value_bits, i), U_LO), U_HI)
+        z = F32(_ndtri(np.float64(uv)))
+        out_idx[k] = i
+        out_logvalue[k] = basket_mu[i] + basket_sd[i] * z
+        cat = _inverse_cdf(categories, i, uniform(category_bits, i))
+        for j in range(categories.shape[1]):
+            out_split[k, j] = F32(0.5) * categories[i, j]
+        out_split[k, cat] += F32(0.5)
+        pref = own_label[i]
+        out_own[k] = F32(np.float64(F32(0.5) * pref) + (0.5 if uniform(brand_bits, i) < pref else 0.0))
+        out_band[k] = _inverse_cdf(hours, i, uniform(hour_bits, i))
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def settle_trips(day, idx, value, split, discount, segment, margin, visits, spend, last_visit, sums):
+    """Book trips at the till (the start of LoyaltyModel._settle): per-customer totals, and per-segment
+    sums of visits, sales, revenue, gross margin and margin by category into ``sums`` (rows in that
+    order, then one per category), each summed in trip order as ``np.bincount`` would."""
+    k = split.shape[1]
+    for t in range(idx.size):
+        i = idx[t]
+        s = segment[i]
+        paid = np.float64(value[t]) - discount[t]
+        visits[i] += 1
+        spend[i] += paid
+        last_visit[i] = day
+        sums[0, s] += 1.0
+        sums[1, s] += np.float64(value[t])
+        sums[2, s] += paid
+        total = F32(0.0)
+        for j in range(k):
+            m = value[t] * split[t, j] * margin[j]
+            total += m
+            sums[4 + j, s] += np.float64(m)
+        sums[3, s] += np.float64(total)
+
+
+@njit(cache=True)
+def defect(day, c_expected, weight, defect_bits, alive, defect_rate, defect_day, member, value_ema, spend_ema,
+           out_gone):
+    """Customers who leave the retailer for good today; members the scheme served well less often.
+
+    Returns how many were written to ``out_gone``; marks them not alive.
+    """
+    scheme = member.size > 0
+    # Recent value is between -1 and 1, so a member's chance is within exp(+-weight) of the base rate.
+    bound = math.exp(weight) * (1.0 + 1e-5)
+    k = 0
+    for i in range(alive.size):
+        if not alive[i]:
+            continue
+        p = defect_rate[i]
+        u = uniform(defect_bits, i)
+        if scheme and member[i]:
+            if np.float64(u) >= np.float64(p) * bound:
+                continue
+            p = p * F32(math.exp(-F32(weight) * recent_value(i, c_expected, value_ema, spend_ema)))
+        if u < p:
+            alive[i] = False
+            defect_day[i] = day
+            out_gone[k] = i
+            k += 1
+    return k
+
+
+@njit(cache=True)
+def join_draws(member, alive, shoppers, p_till, p_ref, join_bits, out):
+    """Non-members who join today (enrolment.join): shopper ``shoppers[t]`` (ascending) with chance
+    ``p_till[t]`` (ignored for members), anyone alive at ``p_ref`` if that is positive (referrals).
+
+    Returns how many were written to ``out``, in customer order.
+    """
+    k = 0
+    t = 0
+    n_shop = shoppers.size
+    for i in range(alive.size):
+        shopped = False
+        while t < n_shop and shoppers[t] < i:
+            t += 1
+        if t < n_shop and shoppers[t] == i:
+            shopped = True
+        if member[i] or not alive[i]:
+            continue
+        if not shopped and p_ref <= 0:
+            continue
+        p = p_till[t] if shopped else 0.0
+        if p_ref > 0:
+            p = max(p, p_ref)
+        if np.float64(uniform(join_bits, i)) < p:
+            out[k] = i
+            k += 1
+    return k
+
+
+@njit(cache=True)
+def redeemable(member, points, goal, reward_points, out):
+    """Members whose balance reaches their goal's points (candidates for automatic redemption)."""
+    k = 0
+    for i in range(member.size):
+        if member[i] and points[i] >= reward_points[goal[i]]:
+            out[k] = i
+            k += 1
+    return k
+
+
+@njit(cache=True)
+def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, transactions_bit, points, sums):
+    """Per-segment end-of-day stocks (LoyaltyModel._record) into ``sums``: customers, active customers,
+    and for a scheme arm members, consenting members and points outstanding. Segment s is the block of
+    customers ``bounds[s]:bounds[s + 1]``. Counts are exact."""
+    scheme = member.size > 0
+    for s in range(bounds.size - 1):
+        n_alive = n_active = n_members = n_consenting = n_points = 0
+        for i in range(bounds[s], bounds[s + 1]):
+            a = alive[i]
+            n_alive += a
+            n_active += a & (day - last_visit[i] < lapse_days)
+            if scheme:
+                m = member[i]
+                n_members += m
+                n_consenting += m & ((consent[i] & transactions_bit) != 0)
+                n_points += points[i]
+        sums[0, s], sums[1, s], sums[2, s], sums[3, s], sums[4, s] = n_alive, n_active, n_members, n_consenting, n_points
+
+
+@njit(cache=True)
+def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
+    """Per-segment sums of estimate errors (``e``) and prior errors (``b``) over customers still shopping
+    (insight.snapshot): a known customer's error is the next column of ``known_err``, an unknown one's
+    the prior's. Summed in customer order, as ``np.bincount``. ``base_sum`` gets each dimension's float32
+    running sum of prior errors over the same customers, which is how numpy sums the columns of the
+    gathered ``base_err[:, alive]`` (so its mean comes out the same). Returns the number alive."""
+    k = 0
+    count = 0
+    D = base_err.shape[0]
+    for i in range(alive.size):
+        if not alive[i]:
+            continue
+        count += 1
+        s = segment[i]
+        for d in range(D):
+            base_sum[d] += base_err[d, i]
+            base = np.float64(base_err[d, i])
+            b[d, s] += base
+            # A known error is stored as float32 first, as in the float32 error table it replaces.
+            e[d, s] += np.float64(F32(known_err[d, k])) if known[i] else base
+        if known[i]:
+            k += 1
+    return count
+
+
+@njit(cache=True)
+def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_poor, experience, mean_basket,
+                 linked):
+    """Whether each shopper ``idx[t]`` presents a card (behaviour.present_card) into ``linked``.
+
+    Friction makes the time-poor skip the card; a digital card (app) and member prices remove reasons to.
+    """
+    relief = c[C_APP_RELIEF]
+    for t in range(idx.size):
+        i = idx[t]
+        if not member[i]:
+            linked[t] = False
+            continue
+        share = friction_share(i, c, consent, time_poor, experience, mean_basket)
+        p = base * (1.0 - 0.5 * min(share * 20.0, 1.0) * (1.0 if time_poor[i] else 0.0))
+        if consent[i] & np.uint8(c[C_APP_BIT]):
+            p = p + (1 - p) * relief
+        if member_pricing:
+            p = 1.0 - (1.0 - p) * 0.3
+        linked[t] = np.float64(uniform(card_bits, i)) < p
+
+
+@njit(cache=True)
+def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, net_value, sums):
+    """Effort of presenting the card on linked trips ``idx`` (enrolment.card_effort): per-segment sums
+    into ``sums``, and off each member's perceived net value."""
+    for t in range(idx.size):
+        i = idx[t]
+        effort = friction_share(i, c, consent, time_poor, experience, mean_basket) * np.float64(mean_basket[i])
+        sums[segment[i]] += effort
+        net_value[i] = F32(np.float64(net_value[i]) - effort)
+
+
+@njit(cache=True)
+def learn_trips(day, weekday, detection_trips, transactions_bit, app_bit, demographics_bit, idx, value, split,
+                own, band, log_value, consent, obs_trips, obs_last, obs_cat, obs_dow, obs_hour, obs_own, obs_logb,
+                last_event_day, detected_day, event_seen, family_told, household, out_found):
+    """Record linked trips of consenting members (insight.learn); returns how many life events were
+    detected today, written to ``out_found`` in trip order."""
+    k = 0
+    for t in range(idx.size):
+        i = idx[t]
+        if not consent[i] & transactions_bit:
+            continue
+        app = (consent[i] & app_bit) != 0
+        w = F32(2.0) if app else F32(1.0)
+        obs_trips[i] += F32(1.0)
+        obs_last[i] = day
+        for j in range(split.shape[1]):
+            obs_cat[i, j] += value[t] * split[t, j]
+        obs_dow[i, weekday] += w
+        obs_hour[i, band[t]] += w
+        obs_own[i] += own[t] * value[t]
+        obs_logb[i] += log_value[t]
+        # Life changes: detected after enough linked trips since the event; app and demographics speed it up.
+        if last_event_day[i] >= 0 and detected_day[i] < last_event_day[i]:
+            event_seen[i] += 1
+            need = detection_trips
+            if app:
+                need = need / 2
+            demo = (consent[i] & demographics_bit) != 0
+            if demo:
+                need = need / 3
+            if event_seen[i] >= max(need, 1.0):
+                detected_day[i] = day
+                event_seen[i] = 0
+                if demo:
+                    family_told[i] = household[i]
+                out_found[k] = i
+                k += 1
+    return k
+
+
+@njit(cache=True)
+def operating_costs(members, segment, per_member_day, sums, counts):
+    """Members by segment (``counts``) and their daily operating cost (``sums``), in member order."""
+    for t in range(members.size):
+        s = segment[members[t]]
+        sums[s] += per_member_day
+        counts[s] += 1
+
+
+@njit(cache=True)
+def privacy_costs(members, segment, consent, privacy, privacy_by_mask, net_value, sums):
+    """Members' daily privacy cost by segment (``sums``, in member order), also taken off each member's
+    perceived net value (enrolment.daily_member_flows)."""
+    for t in range(members.size):
+        i = members[t]
+        cost = np.float64(privacy[i]) * privacy_by_mask[consent[i]]
+        sums[segment[i]] += cost
+        net_value[i] = F32(np.float64(net_value[i]) - cost)
+
+
+@njit(cache=True)
+def leavers(members, satisfaction, leave_bits, daily, out):
+    """Members who leave the scheme today, less often the satisfied (enrolment.leave_and_withdraw)."""
+    k = 0
+    for t in range(members.size):
+        i = members[t]
+        if uniform(leave_bits, i) < F32(daily) * (F32(1.0) - satisfaction[i]):
+            out[k] = i
+            k += 1
+    return k
+
+
+@njit(cache=True)
+def withdrawals(members, consent, transactions_bit, privacy, satisfaction, consent_bits, rate, out):
+    """Consenting members who withdraw consent today: privacy-concerned, dissatisfied ones more often."""
+    k = 0
+    for t in range(members.size):
+        i = members[t]
+        if consent[i] & transactions_bit:
+            if uniform(consent_bits, i) < F32(rate) * privacy[i] * (F32(1.0) - satisfaction[i]):
+                out[k] = i
+                k += 1
+    return k
+
+
+@njit(cache=True)
+def referrals(members, satisfaction, belonging, refer_bits, rate):
+    """How many referrals members make today: satisfied, belonging-motivated ones more (enrolment.refer)."""
+    k = 0
+    for t in range(members.size):
+        i = members[t]
+        if uniform(refer_bits, i) < F32(rate) * satisfaction[i] * belonging[i]:
+            k += 1
+    return k
+
+
+@njit(cache=True)
+def data_revenue(members, segment, consent, third_party_bit, third_party_multiplier, per_member_day, acc_mean,
+                 sums):
+    """A day's supplier data revenue by segment from profiled members (insight.value), in member order."""
+    for t in range(members.size):
+        i = members[t]
+        mult = third_party_multiplier if consent[i] & third_party_bit else 1.0
+        sums[segment[i]] += np.float64(F32(per_member_day) * acc_mean[i]) * mult
