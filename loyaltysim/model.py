@@ -229,8 +229,9 @@ class LoyaltyModel(mesa.Model):
             enrolment.update_satisfaction(sc, arm, day)
             members = np.flatnonzero(arm.mem.member)
             enrolment.leave_and_withdraw(pop, arm, draws, members)
-            enrolment.refer(pop, arm, draws, np.flatnonzero(arm.mem.member))
-            enrolment.join(sc, pop, arm, draws, t.idx, day)
+            referrers = np.flatnonzero(arm.mem.member)        # today's joiners refer from tomorrow
+            enrolment.join(sc, pop, arm, draws, t.idx, day)   # on yesterday's referrals
+            enrolment.refer(pop, arm, draws, referrers)       # felt by tomorrow's joins
         # Defection: leaving the retailer for good, less likely for members the scheme has served well.
         b = self.spec.behaviour
         mem = arm.mem
