@@ -29,7 +29,15 @@ class ScenarioError(LoyaltysimError):
         if self.source:
             where = self.source + (f":{self.line}" if self.line else "") + ": "
         what = f"{self.field}: " if self.field else ""
-        return f"{where}{what}{self.problem}"
+        return one_line(f"{where}{what}{self.problem}")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks, tabs and other invisible characters (NUL, right-to-left marks) escaped,
+    so a message quoting the user's input stays one readable line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class RunError(LoyaltysimError):

@@ -23,22 +23,107 @@ FIXED_DURING_RUN = ("name", "customers", "days", "replications", "seed", "start_
 """Top-level fields a mid-run change may not touch: they define who is simulated and for how long."""
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML loader that refuses duplicate keys."""
+MAX_VALUES = 100_000
+"""Most values (mappings, lists and scalars, every alias expanded) a scenario file may hold: a rich
+scenario has about a thousand; the limit stops alias bombs ("billion laughs") before they are built."""
+MAX_DEPTH = 100
+"""Deepest nesting of mappings and lists a scenario file may have (a rich scenario has about eight)."""
+MERGE_TAG = "tag:yaml.org,2002:merge"
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 15x faster
+
+
+class _StrictLoader(_SAFE_LOADER):
+    """Safe YAML loader that refuses duplicate keys, keys that are lists or mappings, and numbers too
+    long to read; a value its tag cannot read (``!!int many``) is a ScenarioError with its line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            raise _unreadable(node) from None
+
+
+def _unreadable(node: yaml.Node) -> ScenarioError:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    what = f"'{_shorten(node.value)}'" if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+    return ScenarioError(f"invalid YAML: {what} cannot be read as {tag}", line=_line(node))
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:  # '<<: *anchor' merges a mapping; its keys may be overridden here
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ScenarioError("a key must be a name, not a list or a mapping", line=_line(key_node))
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise ScenarioError(
-                f"duplicate key '{key}' (first at line {seen[key]})", line=key_node.start_mark.line + 1)
-        seen[key] = key_node.start_mark.line + 1
+            raise ScenarioError(f"duplicate key '{key}' (first at line {seen[key]})", line=_line(key_node))
+        seen[key] = _line(key_node)
     return loader.construct_mapping(node, deep=deep)
 
 
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        if len(node.value) <= 4300:
+            raise
+        # Python refuses to read integers of more than 4300 digits
+        raise ScenarioError(f"the number {_shorten(node.value, 20)} has {len(node.value):,} characters, "
+                            "too long to read", line=_line(node)) from None
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse a node graph nested deeper than MAX_DEPTH, that expands (aliases repeated) to more than
+    MAX_VALUES values, or whose aliases refer to a value that contains them, before anything is
+    built from it."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()  # nodes whose children are being counted: the path from the root
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    while stack:  # depth-first without recursion
+        node, depth, done = stack.pop()
+        if done:
+            open_.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in _children(node))
+            if sizes[id(node)] > MAX_VALUES:
+                raise ScenarioError(f"the file holds more than {MAX_VALUES:,} values once its aliases are "
+                                    "expanded (a scenario needs far fewer; are aliases repeating an anchor?)",
+                                    line=_line(node))
+            continue
+        if id(node) in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"mappings and lists nest more than {MAX_DEPTH} deep (a scenario needs about 8)",
+                                line=_line(node))
+        open_.add(id(node))
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) in open_:
+                raise ScenarioError("an alias refers to a value that contains it (recursive anchors are not "
+                                    "allowed)", line=_line(child))
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
 
 
 def _line_map(node: yaml.Node | None, path: Path_ = (), out: dict | None = None) -> dict[Path_, int]:
@@ -46,12 +131,23 @@ def _line_map(node: yaml.Node | None, path: Path_ = (), out: dict | None = None)
     out = {} if out is None else out
     if node is None:
         return out
-    out.setdefault(path, node.start_mark.line + 1)
+    out.setdefault(path, _line(node))
     if isinstance(node, yaml.MappingNode):
+        merged = []
         for key_node, value_node in node.value:
-            key = key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
+            if key_node.tag == MERGE_TAG:
+                merged += value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                continue
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            out[path + (key,)] = _line(key_node)
             _line_map(value_node, path + (key,), out)
+        for sub in merged:  # merged keys the mapping does not set itself: lines of the anchor
+            if isinstance(sub, yaml.MappingNode):
+                for key_node, value_node in sub.value:
+                    key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                    if path + (key,) not in out:
+                        out[path + (key,)] = _line(key_node)
+                        _line_map(value_node, path + (key,), out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _line_map(item, path + (i,), out)
@@ -60,9 +156,18 @@ def _line_map(node: yaml.Node | None, path: Path_ = (), out: dict | None = None)
 
 def read_yaml(text: str, source: str) -> tuple[dict, dict[Path_, int]]:
     """Parse YAML text strictly; return the data and a map of key paths to lines."""
+    loader = None
     try:
-        node = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)
+        loader = _StrictLoader(text)  # reads every character first: NUL and other controls fail here
+        node = loader.get_single_node()
+        if node is None:
+            raise ScenarioError("the file is empty (a scenario needs at least 'name' and 'population')")
+        _check_size(node)
+        lines = _line_map(node)
+        try:
+            data = loader.construct_document(node)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):  # in a mapping or list's body
+            raise ScenarioError("invalid YAML: a tagged mapping or list cannot be read as its tag") from None
     except ScenarioError as err:
         raise ScenarioError(err.problem, source=source, line=err.line) from None
     except yaml.MarkedYAMLError as err:
@@ -70,16 +175,46 @@ def read_yaml(text: str, source: str) -> tuple[dict, dict[Path_, int]]:
         problem = (err.problem or err.context or "invalid YAML").strip()
         raise ScenarioError(f"invalid YAML: {problem}", source=source,
                             line=mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as err:
+        raise ScenarioError(f"invalid YAML: {err.reason} ({_char(err.character)})", source=source,
+                            line=text.count("\n", 0, err.position) + 1) from None
     except yaml.YAMLError as err:
-        raise ScenarioError(f"invalid YAML: {str(err).splitlines()[0]}", source=source) from None
+        raise ScenarioError(f"invalid YAML: {_first_line(err)}", source=source) from None
     except RecursionError:
         raise ScenarioError("invalid YAML: nesting too deep", source=source) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if data is None:
         raise ScenarioError("the file is empty (a scenario needs at least 'name' and 'population')", source=source)
     if not isinstance(data, dict):
         raise ScenarioError(f"a scenario must be a mapping of fields (got {type(data).__name__})",
                             source=source, line=1)
-    return data, _line_map(node)
+    return data, lines
+
+
+def read_value(text: str) -> Any:
+    """Parse one YAML value (an override's), as strictly as a file; raise ScenarioError or YAMLError."""
+    loader = _StrictLoader(text)  # raises ReaderError (a YAMLError) on NUL and other controls
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ScenarioError("nesting too deep") from None
+    finally:
+        loader.dispose()
+
+
+def _char(c: str | int) -> str:
+    return f"character U+{c if isinstance(c, int) else ord(c):04X}"  # the text is decoded already
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 # ---------------------------------------------------------------- overrides
@@ -93,7 +228,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key or any(not part for part in key.split(".")):
         raise ScenarioError(f"'{text}' has an empty key path (use key.path=value)", source="--set")
     try:
-        value = yaml.load(raw, Loader=_StrictLoader) if raw.strip() else ""
+        value = read_value(raw) if raw.strip() else ""
     except (yaml.YAMLError, ScenarioError):
         raise ScenarioError(f"cannot read the value '{raw}'", source="--set", field=key) from None
     return key, value
@@ -168,7 +303,7 @@ def _describe(err: dict) -> str:
     loc = tuple(err["loc"])
     if kind == "extra_forbidden":
         model = _model_at(loc)
-        name = str(loc[-1])
+        name = str(loc[-1]) if loc else ""
         if model is not None:
             allowed = [f.alias or k for k, f in model.model_fields.items()]
             close = difflib.get_close_matches(name, allowed, n=1)
@@ -177,18 +312,42 @@ def _describe(err: dict) -> str:
         return f"'{name}' is not a field"
     if kind == "missing":
         return "is required"
+    got = err.get("input")
+    if err.get("key"):  # a key that is not text, e.g. 3: in a mapping of names
+        return f"the key {_shorten(repr(got))} is not a name (keys are text)"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    got = err.get("input")
     if kind not in ("model_type", "dict_type", "list_type") and not isinstance(got, (dict, list)):
-        msg += f" (got {got!r})"
+        msg += f" (got {_shorten(repr(got))})"
     return msg
 
 
-def _clean_loc(loc: tuple) -> Path_:
-    # pydantic inserts union branch tags (e.g. 'Points') and function names in locs; drop them.
-    return tuple(p for p in loc if isinstance(p, int) or not (str(p)[:1].isupper() or "[" in str(p)))
+def _clean_loc(loc: tuple, data: Any) -> Path_:
+    """``loc`` without the union branch tags (e.g. 'Points') and function names pydantic inserts: a
+    part is kept when it is in the data (a user's key may look like a tag) or is not tag-like (a
+    missing field)."""
+    out: list = []
+    here = data
+    for p in loc:
+        if isinstance(here, dict) and p in here or isinstance(here, list) and isinstance(p, int) and p < len(here):
+            out.append(p)
+            here = here[p]
+        elif isinstance(p, int) or not (str(p)[:1].isupper() or "[" in str(p)):
+            out.append(p)
+            here = None
+    return tuple(out)
+
+
+def _first_error(exc: ValidationError, data: Any) -> tuple[dict, Path_]:
+    """The first error of a validation, its location cleaned; a bad key is blamed on its mapping."""
+    err = exc.errors()[0]
+    raw = tuple(err["loc"])
+    key = err["type"] == "invalid_key" or (bool(raw) and raw[-1] == "[key]")
+    loc = _clean_loc(raw, data)
+    if key and loc:
+        loc = loc[:-1]
+    return {**err, "loc": loc, "key": key}, loc
 
 
 def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | None = None,
@@ -201,9 +360,7 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = _clean_loc(tuple(err["loc"]))
-        err = {**err, "loc": loc}
+        err, loc = _first_error(exc, data)
         field = ".".join(str(p) for p in loc) or None
         extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         culprit = _override_for(loc, overridden)
@@ -218,23 +375,24 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
         raise ScenarioError(_describe(err) + extra, source=source, line=line, field=field) from None
     # Every change must itself give a valid scenario, so a bad change fails before day 0.
     for i, change in enumerate(scenario.changes):
+        where = {"source": source, "line": (lines or {}).get(("changes", i)), "field": f"changes.{i}.set"}
         fixed = [k for k in change.set if k.split(".")[0] in FIXED_DURING_RUN]
         if fixed:
             raise ScenarioError(
                 f"change on day {change.day}: '{fixed[0]}' cannot change during a run "
-                f"(changes may set scheme, business, competition, behaviour and verdict fields)",
-                source=source, line=(lines or {}).get(("changes", i)), field=f"changes.{i}.set")
-        changed = apply_overrides(scenario_data(scenario), change.set, source=source)
+                f"(changes may set scheme, business, competition, behaviour and verdict fields)", **where)
+        try:
+            changed = apply_overrides(scenario_data(scenario), change.set, source=source)
+        except ScenarioError as err:
+            raise ScenarioError(f"change on day {change.day}: {err.field}: {err.problem}", **where) from None
         changed["changes"] = []
         try:
             Scenario.model_validate(changed)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = _clean_loc(tuple(err["loc"]))
-            err = {**err, "loc": loc}
-            raise ScenarioError(
-                f"change on day {change.day}: " + _describe(err), source=source,
-                line=(lines or {}).get(("changes", i)), field=".".join(str(p) for p in loc)) from None
+            err, loc = _first_error(exc, changed)
+            path = ".".join(str(p) for p in loc)
+            raise ScenarioError(f"change on day {change.day}: " + (f"{path}: " if path else "") + _describe(err),
+                                **where) from None
     return scenario
 
 

