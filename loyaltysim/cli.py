@@ -24,7 +24,9 @@ from loyaltysim.executors import make_executor  # noqa: E402
 from loyaltysim.experiment import simulate  # noqa: E402
 from loyaltysim.ledger import describe  # noqa: E402
 from loyaltysim.report import HEADLINE, format_estimate  # noqa: E402
-from loyaltysim.results.store import prepare_folder, rebuild, write_comparison, write_run  # noqa: E402
+from loyaltysim.results.store import (  # noqa: E402
+    prepare_folder, rebuild, write_comparison, write_or_rescue, write_run,
+)
 from loyaltysim.scenario.loading import load_scenario  # noqa: E402
 from loyaltysim.scenario.schema import schema_text  # noqa: E402
 from loyaltysim.scenario.shipped import describe_shipped, resolve  # noqa: E402
@@ -46,14 +48,20 @@ class OneLineErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            if code == 130 and not _STATE["interrupt_shown"]:  # typer turns Ctrl-C while parsing into 130
+                _interrupted()
         except _ClickException as err:
             if type(err).__name__ == "NoArgsIsHelpError":  # the help was shown already
                 sys.exit(0)
             _error(" ".join(err.format_message().split()))
             sys.exit(2)
-        except typer.Abort:
+        except typer.Abort as err:
+            if isinstance(err.__cause__, KeyboardInterrupt):  # Ctrl-C outside a command's own handling
+                _interrupted()
             _error("aborted")
             sys.exit(1)
+        except KeyboardInterrupt:
+            _interrupted()
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -66,6 +74,23 @@ err_console = Console(stderr=True)
 
 def _error(message: str) -> None:
     err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+INTERRUPTED = "interrupted: nothing partial was written as a result"
+"""What Ctrl-C prints (exit code 130): a results folder is complete or has no complete manifest."""
+_STATE = {"interrupt_shown": False}
+
+
+def say_interrupted(message: str = INTERRUPTED) -> None:
+    """Print the one line Ctrl-C gets (a command then exits with code 130)."""
+    _STATE["interrupt_shown"] = True
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _interrupted() -> None:
+    if not _STATE["interrupt_shown"]:
+        say_interrupted()
+    sys.exit(130)
 
 
 def user_errors(fn):
@@ -82,7 +107,7 @@ def user_errors(fn):
             _error(f"{where}{err.strerror or err}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted: nothing partial was written as a result", markup=False)
+            say_interrupted()
             raise typer.Exit(130) from None
     return wrapper
 
@@ -149,7 +174,8 @@ def run(
         task = bar.add_task(sc.name, total=(days or sc.days) * reps)
         result = simulate(sc, seed=seed, replications=replications, customers=customers, days=days,
                           transactions=transactions, progress=lambda n: bar.advance(task, n), executor=ex)
-    write_run(out, result, fmt=fmt, overrides=set_, wall_seconds=time.perf_counter() - start)
+    write_or_rescue(write_run, out, result, sc.name, fmt=fmt, overrides=set_,
+                    wall_seconds=time.perf_counter() - start)
     _print_summary(result)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
 
@@ -189,7 +215,8 @@ def compare(
         result = compare_scenarios(loaded, seed=seed, replications=replications, customers=customers, days=days,
                                    transactions=transactions, progress=lambda n: bar.advance(task, n),
                                    executor=ex)
-    write_comparison(out, result, fmt=fmt, overrides=set_, wall_seconds=time.perf_counter() - start)
+    write_or_rescue(write_comparison, out, result, "compare", fmt=fmt, overrides=set_,
+                    wall_seconds=time.perf_counter() - start)
     _print_comparison(result)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
 

@@ -45,7 +45,7 @@ def sweep(
 
 def _sweep(scenario, vary, design, replications, workers, executor, scheduler, resume, out, customers, days, seed,
            set_, quiet) -> None:
-    from loyaltysim.cli import console, err_console
+    from loyaltysim.cli import console, err_console, say_interrupted
     from loyaltysim.errors import RunError
     from loyaltysim.executors import make_executor
     from loyaltysim.scenario.shipped import resolve
@@ -75,8 +75,8 @@ def _sweep(scenario, vary, design, replications, workers, executor, scheduler, r
         with make_executor(executor, workers=workers, scheduler=scheduler) as ex, bar:
             result = run_sweep(plan, out, executor=ex, resume=resume, progress=progress)
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: every finished run is kept in {out / 'runs'}; continue with the same "
-                          f"command and --resume --out {out}", markup=False, highlight=False, soft_wrap=True)
+        say_interrupted(f"interrupted: every finished run is kept in {out / 'runs'}; continue with the same "
+                        f"command and --resume --out {out}")
         raise typer.Exit(130) from None
     _print_points(result, console)
     note = f", {result.discarded} incomplete run folders replaced" if result.discarded else ""

@@ -1,11 +1,13 @@
 """The results folder: layout, atomic writes, the manifest, and loading.
 
-A run folder holds ``manifest.json`` (written last: a folder without a complete manifest is partial),
+A run folder holds ``manifest.json`` (status ``partial`` while the folder is written, ``complete`` with
+every file's checksum once it is: a folder without a complete manifest is not a result),
 ``scenario.resolved.yaml``, ``daily.parquet`` (or ``.csv``), ``summary.csv``, ``verdict.json``,
 ``customers.parquet``, when asked for ``transactions.parquet``, the plots as ``plots/*.png`` and the
 self-contained ``report.html``. A comparison folder holds ``comparison.csv``, its plots and report,
 and one run folder per scenario under ``runs/<label>/``. Every file is written to a temporary name in
-the same folder and renamed into place, so no half-written file has a result's name.
+the same folder and renamed into place, so no half-written file has a result's name. A write that
+fails after a simulation (a full disk) saves the data under the system's temporary folder instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from importlib import metadata
@@ -145,6 +148,9 @@ def write_run(out: Path, result, *, fmt: str = "parquet", overrides: list[str] |
     """
     folder = _Folder(prepare_folder(Path(out)))
     sc = result.scenario
+    # Mark the folder partial before anything else: a run killed while writing, or writing over an
+    # older run, never leaves a manifest that calls the folder complete.
+    write_manifest(folder.out, sc, [], status="partial", overrides=overrides)
     folder.text("scenario.resolved.yaml", yaml.safe_dump(scenario_data(sc), sort_keys=False))
     folder.frame("daily.parquet" if fmt == "parquet" else "daily.csv", result.daily)
     folder.frame("summary.csv", result.summary)
@@ -170,19 +176,22 @@ def write_run(out: Path, result, *, fmt: str = "parquet", overrides: list[str] |
 
 
 def write_comparison(out: Path, comparison, *, fmt: str = "parquet", overrides: list[str] | None = None,
-                     wall_seconds: float = 0.0) -> Path:
-    """Write a ComparisonResult: each run under ``runs/<label>/``, then ``comparison.csv``, plots,
-    report and, last, the manifest."""
+                     wall_seconds: float = 0.0, plots: bool = True, report: bool = True) -> Path:
+    """Write a ComparisonResult: a partial manifest, each run under ``runs/<label>/``, then
+    ``comparison.csv``, plots, report and, last, the complete manifest."""
     folder = _Folder(prepare_folder(Path(out)))
+    write_text(folder.out / MANIFEST, json.dumps({"kind": "comparison", "status": "partial", "created": _now(),
+                                                  "files": {}}, indent=2))
     runs = {}
     for label, result in comparison.results.items():
         sub = f"runs/{label}"
-        write_run(folder.out / sub, result, fmt=fmt, overrides=overrides)
+        write_run(folder.out / sub, result, fmt=fmt, overrides=overrides, plots=plots, report=report)
         folder.files.append(f"{sub}/{MANIFEST}")
         runs[label] = RunView.from_result(result)
     folder.frame("comparison.csv", comparison.table)
-    images = comparison_figures(comparison.table)
-    folder.images(images)
+    images = comparison_figures(comparison.table) if plots or report else {}
+    if plots:
+        folder.images(images)
     entries = [{"label": label, "scenario": r.scenario.name, "scenario_hash": scenario_hash(r.scenario),
                 "seed": r.scenario.seed, "replications": r.scenario.replications,
                 "customers": r.scenario.customers, "days": r.scenario.days, "folder": f"runs/{label}"}
@@ -195,9 +204,48 @@ def write_comparison(out: Path, comparison, *, fmt: str = "parquet", overrides: 
             "wall_seconds": round(wall_seconds, 3), "files": _checksums(folder.out, folder.files),
         }
 
-    folder.text(REPORT, comparison_report_html(comparison.table, runs, images, manifest()))
+    if report:
+        folder.text(REPORT, comparison_report_html(comparison.table, runs, images, manifest()))
     write_text(folder.out / MANIFEST, json.dumps(manifest(), indent=2))
     return folder.out
+
+
+RESCUE_PREFIX = "loyaltysim-rescued-"
+
+
+def write_or_rescue(write: Callable[..., Path], out: Path, result, name: str, **options) -> Path:
+    """``write(out, result, **options)`` (``write_run`` or ``write_comparison``); if the disk refuses
+    (full, removed, read-only), save the data to a new folder under the system's temporary folder so
+    the computed results are not lost, and raise a RunError saying where they went.
+
+    The rescued folder holds the data and a complete manifest, without plots or report (which are
+    drawn from the data again with ``loyaltysim plot`` and ``loyaltysim report``).
+    """
+    try:
+        return write(out, result, **options)
+    except OSError as err:
+        problem = _os_problem(err)
+    tmp = Path(tempfile.gettempdir())
+    try:
+        rescue = Path(tempfile.mkdtemp(prefix=f"{RESCUE_PREFIX}{name}-", dir=tmp))
+    except OSError as err:
+        raise RunError(f"--out {out}: cannot write the results ({problem}); saving them under {tmp} failed too "
+                       f"({_os_problem(err)}), so they are lost: free some space and run again") from None
+    try:
+        os.chmod(rescue, 0o777 & ~_UMASK)  # mkdtemp makes 0700; results are ordinary folders
+        write(rescue, result, **{**options, "plots": False, "report": False})
+    except OSError as err:
+        shutil.rmtree(rescue, ignore_errors=True)
+        raise RunError(f"--out {out}: cannot write the results ({problem}); saving them to {rescue} failed too "
+                       f"({_os_problem(err)}), so they are lost: free some space and run again") from None
+    raise RunError(f"--out {out}: cannot write the results ({problem}); the data were saved to {rescue} instead "
+                   f"(move that folder where you want it, then 'loyaltysim plot FOLDER' and 'loyaltysim report "
+                   f"FOLDER' draw the plots and the report)")
+
+
+def _os_problem(err: OSError) -> str:
+    text = err.strerror or _first_line(err)
+    return f"{Path(err.filename).name}: {text}" if err.filename else text
 
 
 def run_manifest(out: Path, scenario, files: list[str], *, status: str, overrides=None,
@@ -292,13 +340,17 @@ def load_results(folder: str | Path) -> dict:
         raise RunError(f"{folder}: is a file, not a results folder")
     path = folder / MANIFEST
     if not path.exists():
-        raise RunError(f"{folder}: not a results folder (no {MANIFEST}; the run may have been interrupted)")
+        raise RunError(f"{folder}: not a results folder (no {MANIFEST}: an incomplete, interrupted run, or not a "
+                       "run at all)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise RunError(f"{path}: not a valid manifest ({_first_line(err)})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise RunError(f"{path}: not a valid manifest (no 'files' mapping)")
+    if manifest.get("status", "complete") != "complete":
+        raise RunError(f"{folder}: the results are incomplete (manifest status {manifest.get('status')!r}, not "
+                       "'complete': the run was interrupted or failed while writing; run it again)")
     out: dict = {"manifest": manifest}
     for name in manifest["files"]:
         if "/" in name or not name.endswith(_DATA):  # plots, report, a comparison's runs (below)
@@ -306,6 +358,10 @@ def load_results(folder: str | Path) -> dict:
         p = folder / name
         if not p.exists():
             raise RunError(f"{p}: listed in the manifest but missing")
+        expected = manifest["files"][name].get("sha256") if isinstance(manifest["files"][name], dict) else None
+        if expected is not None and sha256(p) != expected:
+            raise RunError(f"{p}: does not match its checksum in the manifest (changed or partly rewritten "
+                           "after the run; run it again)")
         try:
             if name.endswith(".parquet"):
                 out[p.stem] = pd.read_parquet(p)
