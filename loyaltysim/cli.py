@@ -21,7 +21,7 @@ from typer.core import TyperGroup  # noqa: E402
 from loyaltysim.comparison import compare as compare_scenarios  # noqa: E402
 from loyaltysim.errors import LoyaltysimError, RunError  # noqa: E402
 from loyaltysim.executors import make_executor  # noqa: E402
-from loyaltysim.experiment import simulate  # noqa: E402
+from loyaltysim.experiment import check_resources, simulate  # noqa: E402
 from loyaltysim.ledger import describe  # noqa: E402
 from loyaltysim.report import HEADLINE, format_estimate  # noqa: E402
 from loyaltysim.results.store import (  # noqa: E402
@@ -141,6 +141,13 @@ def _executor(kind: str | None, workers: int | None, scheduler: str | None, repl
     return make_executor(kind, workers=workers, scheduler=scheduler)
 
 
+def _check_memory(scenarios, customers: int | None, days: int | None, replications: int | None) -> None:
+    """Refuse a run too big for memory before its results folder is created (simulate checks again)."""
+    sizes = {k: v for k, v in (("customers", customers), ("days", days), ("replications", replications)) if v}
+    for sc in scenarios:
+        check_resources(sc.model_copy(update=sizes))
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise RunError(f"--format: '{fmt}' is not a format (allowed: {', '.join(FORMATS)})")
@@ -166,6 +173,7 @@ def run(
     """Simulate a scenario against its no-scheme counterfactual and write a results folder."""
     _check_format(fmt)
     sc = _load(scenario, set_)
+    _check_memory([sc], customers, days, replications)
     out = out or Path("results") / sc.name / time.strftime("%Y%m%d-%H%M%S")
     prepare_folder(out)
     start = time.perf_counter()
@@ -202,6 +210,7 @@ def compare(
     if len(scenarios) < 2:
         raise RunError(f"compare needs at least two scenarios (got {len(scenarios)}: {', '.join(scenarios)})")
     loaded = [_load(s, set_) for s in scenarios]
+    _check_memory(loaded, customers, days, replications)
     out = out or Path("results") / "compare" / time.strftime("%Y%m%d-%H%M%S")
     prepare_folder(out)
     total = sum((days or sc.days) * (replications or sc.replications) for sc in loaded)

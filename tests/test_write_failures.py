@@ -155,3 +155,5 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(tmp_path, 
                           "100,000,000 customers need about", "GiB but 8.0 GiB is available", "use at most about",
                           "customers")
     assert "fewer days" in line
+    if command[0] != "sweep":  # refused before its results folder is made
+        assert not (tmp_path / "out").exists()
