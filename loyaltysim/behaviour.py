@@ -59,10 +59,10 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
              mem.offer_until, mem.acc_what, mem.consent)
         r = (_nonempty(rules.reward_points, 1.0), _nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
              rules.tier_status_share.astype(np.float64), rules.cat_mult)
-    k = kernels.shop(day, weekday, c, draws.need.bits, draws.choice.bits, draws.basket_value.bits,
+    k = kernels.shop(day, c, draws.need.bits, draws.choice.bits, draws.basket_value.bits,
                      draws.basket_category.bits, draws.basket_brand.bits, draws.hour.bits,
                      shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
-                     pop.need_rate, pop.weekday, pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
+                     pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
                      pop.categories, pop.own_label, pop.hours, *m, *r, idx, value, split, own, band)
     idx = idx[:k].copy()

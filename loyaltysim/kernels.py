@@ -7,7 +7,8 @@ expression it replaces, including its float32/float64 steps (numpy treats a Pyth
 float32 array as float32), so a customer's decisions come out as before. Random numbers still come
 from the named streams (:mod:`loyaltysim.rng`), passed in as the day's raw 32-bit outputs.
 
-Kernels are serial: results never depend on the number of threads.
+Kernels are serial: results never depend on the number of threads. They divide as numpy does (a zero
+divisor gives inf or nan, not an exception).
 """
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ U_HI = F32(1 - 1e-7)
  C_PRICE_ADVANTAGE, C_COMP_REWARD_RATE, N_CONSTANTS) = range(33)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def uniform(bits, i):
     """Customer i's float32 uniform, exactly as ``rng.to_uniform``."""
     return F32(bits[i] >> 8) * UNIT
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _inverse_cdf(probs, i, u):
     """Index drawn from row i of ``probs`` by uniform u (as ``behaviour._inverse_cdf``)."""
     k = probs.shape[1]
@@ -56,12 +57,11 @@ def _inverse_cdf(probs, i, u):
     count = 0
     for j in range(k):
         cum += probs[i, j]
-        if x >= cum:
-            count += 1
+        count += x >= cum  # no branch: the outcome is a coin flip to the branch predictor
     return min(count, k - 1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _progress(i, c, goal, points, stamps, reward_points):
     """Progress (0-1) of member i toward the next reward (behaviour.progress)."""
     p = F32(0.0)
@@ -72,7 +72,7 @@ def _progress(i, c, goal, points, stamps, reward_points):
     return p
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _pull(i, c, goal, points, stamps, reward_points, reward_perceived, mean_basket):
     """Goal-gradient pull of member i (behaviour.pull), float64."""
     worth = 0.0
@@ -85,7 +85,7 @@ def _pull(i, c, goal, points, stamps, reward_points, reward_perceived, mean_bask
     return np.float64(prog ** F32(c[C_GG_CURVATURE])) * scale
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def friction_share(i, c, consent, time_poor, experience, mean_basket):
     """Cost of using the card per trip as a share of the basket (behaviour.friction_share), float64."""
     weight = (1.0 if time_poor[i] else 0.2) * np.float64(F32(0.5) + experience[i])
@@ -95,14 +95,14 @@ def friction_share(i, c, consent, time_poor, experience, mean_basket):
     return cost / np.float64(mean_basket[i])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def recent_value(i, expected_share, value_ema, spend_ema):
     """A member's recent net value on a -1 to 1 scale (behaviour.recent_value), float32."""
     share = value_ema[i] / max(spend_ema[i], F32(0.05))
     return F32(math.tanh(share / F32(expected_share)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _member_utility(i, day, c, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until,
                     acc_what, consent, reward_seeking, outcome, belonging, experience, time_poor,
                     mean_basket, categories, reward_points, reward_perceived, tier_mult,
@@ -141,45 +141,48 @@ def _member_utility(i, day, c, goal, points, stamps, tier, value_ema, spend_ema,
     return add
 
 
-@njit(cache=True)
-def shop(day, wd, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, hour_bits,
-         alive, habit, habit_alpha, needs,
-         need_rate, weekday, preference, outcome, reward_seeking, belonging, experience, time_poor,
+@njit(cache=True, error_model="numpy")
+def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits,
+                hour_bits, alive, habit, habit_alpha, needs,
+         need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
          member, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
          out_idx, out_logvalue, out_split, out_own, out_band):
-    """One arm's needs, store choices and baskets for every customer (behaviour.needs, choose_store,
-    draw_baskets), in customer order. ``member`` is empty for the arm without a scheme.
+    """One arm's needs, store choices and baskets for customers ``lo:hi`` (behaviour.needs, choose_store,
+    draw_baskets), in customer order. ``need_today`` is each customer's chance of a need today (before
+    goal-gradient acceleration); the member arrays are read only if ``scheme``.
 
-    Writes the shoppers into the ``out_*`` buffers (the log of the basket value, to be exponentiated
-    by numpy) and returns how many there are.
+    Writes the shoppers into the ``out_*`` buffers from position k (the log of the basket value, to be
+    exponentiated by numpy) and returns the next free position.
     """
-    scheme = member.size > 0
     accelerate = scheme and c[C_GG_ACCELERATION] > 0
     bound = (1.0 + c[C_GG_ACCELERATION]) * (1.0 + 1e-5)  # with room for float32 rounding
     base_hw = F32(c[C_HABIT_WEIGHT])
-    k = 0
-    for i in range(alive.size):
-        if not alive[i]:
-            continue
-        is_member = scheme and member[i]
-        p = need_rate[i] * weekday[i, wd]
+    # Three passes over the block, each choosing the next one's customers without branching on a
+    # random outcome (a branch that goes either way at random stalls the processor).
+    needers = np.empty(hi - lo, np.intp)
+    n_need = 0
+    for i in range(lo, hi):
+        p = need_today[i]
         u_need = uniform(need_bits, i)
-        if not u_need < p:
-            # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward
-            # seeking and pull are at most 1): only a draw below that bound needs the member's pull.
-            if not (accelerate and is_member and np.float64(u_need) < np.float64(p) * bound):
-                continue
+        need = alive[i] & (u_need < p)
+        # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward seeking
+        # and pull are at most 1): only a draw below that bound needs the member's pull.
+        if accelerate and member[i] and alive[i] and not need and np.float64(u_need) < np.float64(p) * bound:
             boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
                 i, c, goal, points, stamps, reward_points, reward_perceived, mean_basket)
-            if not u_need < F32(np.float64(p) * boost):
-                continue
-        # 3. This retailer or the competition.
+            need = u_need < F32(np.float64(p) * boost)
+        needers[n_need] = i
+        n_need += need
+    # 3. This retailer or the competition.
+    n_here = 0
+    for t in range(n_need):
+        i = needers[t]
         u = (preference[i] + base_hw * habit[i]
              - F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_PRICE_ADVANTAGE])
              - F32(c[C_REWARD_WEIGHT]) * reward_seeking[i] * F32(c[C_COMP_REWARD_RATE]))
-        if is_member:
+        if scheme and member[i]:
             u = F32(np.float64(u) + _member_utility(
                 i, day, c, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what,
                 consent, reward_seeking, outcome, belonging, experience, time_poor, mean_basket, categories,
@@ -188,10 +191,12 @@ def shop(day, wd, c, need_bits, choice_bits, value_bits, category_bits, brand_bi
         prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
         here = uniform(choice_bits, i) < prob
         needs[i] += 1
-        habit[i] += habit_alpha[i] * (F32(1.0 if here else 0.0) - habit[i])
-        if not here:
-            continue
-        # 4. The basket.
+        habit[i] += habit_alpha[i] * (F32(here) - habit[i])
+        needers[n_here] = i  # shoppers overwrite needers already read
+        n_here += here
+    # 4. The baskets.
+    for t in range(n_here):
+        i = needers[t]
         uv = min(max(uniform(value_bits, i), U_LO), U_HI)
         z = F32(_ndtri(np.float64(uv)))
         out_idx[k] = i
@@ -207,12 +212,33 @@ def shop(day, wd, c, need_bits, choice_bits, value_bits, category_bits, brand_bi
     return k
 
 
-@njit(cache=True)
-def settle_trips(day, idx, value, split, discount, segment, margin, visits, spend, last_visit, sums):
-    """Book trips at the till (the start of LoyaltyModel._settle): per-customer totals, and per-segment
-    sums of visits, sales, revenue, gross margin and margin by category into ``sums`` (rows in that
-    order, then one per category), each summed in trip order as ``np.bincount`` would."""
+@njit(cache=True, error_model="numpy")
+def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, hour_bits,
+         alive, habit, habit_alpha, needs,
+         need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
+         mean_basket, basket_mu, basket_sd, categories, own_label, hours,
+         member, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what, consent,
+         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
+         out_idx, out_logvalue, out_split, out_own, out_band):
+    """One arm's needs, store choices and baskets for every customer (see :func:`_shop_range`);
+    ``member`` is empty for the arm without a scheme. Returns the number of shoppers."""
+    return _shop_range(0, alive.size, 0, member.size > 0, day, c, need_bits, choice_bits, value_bits,
+                       category_bits, brand_bits, hour_bits, alive, habit, habit_alpha, needs,
+                       need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
+                       mean_basket, basket_mu, basket_sd, categories, own_label, hours,
+                       member, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until,
+                       acc_what, consent, reward_points, reward_perceived, tier_mult, tier_status_share,
+                       cat_mult, out_idx, out_logvalue, out_split, out_own, out_band)
+
+
+@njit(cache=True, error_model="numpy")
+def settle_trips(day, idx, value, split, discount, segment, margin, visits, spend, last_visit, spend_week, sums):
+    """Book trips at the till (the start of LoyaltyModel._settle): per-customer totals (and the week's
+    spend, unless ``spend_week`` is empty), and per-segment sums of visits, sales, revenue, gross margin
+    and margin by category into ``sums`` (rows in that order, then one per category), each summed in
+    trip order as ``np.bincount`` would."""
     k = split.shape[1]
+    weekly = spend_week.size > 0
     for t in range(idx.size):
         i = idx[t]
         s = segment[i]
@@ -220,6 +246,8 @@ def settle_trips(day, idx, value, split, discount, segment, margin, visits, spen
         visits[i] += 1
         spend[i] += paid
         last_visit[i] = day
+        if weekly:
+            spend_week[i] = F32(np.float64(spend_week[i]) + paid)
         sums[0, s] += 1.0
         sums[1, s] += np.float64(value[t])
         sums[2, s] += paid
@@ -231,7 +259,7 @@ def settle_trips(day, idx, value, split, discount, segment, margin, visits, spen
         sums[3, s] += np.float64(total)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def defect(day, c_expected, weight, defect_bits, alive, defect_rate, defect_day, member, value_ema, spend_ema,
            out_gone):
     """Customers who leave the retailer for good today; members the scheme served well less often.
@@ -259,47 +287,40 @@ def defect(day, c_expected, weight, defect_bits, alive, defect_rate, defect_day,
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def join_draws(member, alive, shoppers, p_till, p_ref, join_bits, out):
     """Non-members who join today (enrolment.join): shopper ``shoppers[t]`` (ascending) with chance
     ``p_till[t]`` (ignored for members), anyone alive at ``p_ref`` if that is positive (referrals).
 
     Returns how many were written to ``out``, in customer order.
     """
+    # Branch-free selection: membership is a coin flip across customers, so branches mispredict.
     k = 0
     t = 0
     n_shop = shoppers.size
     for i in range(alive.size):
-        shopped = False
-        while t < n_shop and shoppers[t] < i:
-            t += 1
+        p = 0.0
         if t < n_shop and shoppers[t] == i:
-            shopped = True
-        if member[i] or not alive[i]:
-            continue
-        if not shopped and p_ref <= 0:
-            continue
-        p = p_till[t] if shopped else 0.0
-        if p_ref > 0:
-            p = max(p, p_ref)
-        if np.float64(uniform(join_bits, i)) < p:
-            out[k] = i
-            k += 1
+            p = p_till[t]
+            t += 1
+        p = max(p, p_ref)  # both are chances (>= 0), so with no referrals p is unchanged
+        out[k] = i
+        k += alive[i] & ~member[i] & (np.float64(uniform(join_bits, i)) < p)
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def redeemable(member, points, goal, reward_points, out):
     """Members whose balance reaches their goal's points (candidates for automatic redemption)."""
     k = 0
     for i in range(member.size):
-        if member[i] and points[i] >= reward_points[goal[i]]:
-            out[k] = i
-            k += 1
+        m = member[i]
+        out[k] = i
+        k += m & (points[i] >= reward_points[goal[i] * m])  # a non-member's goal may be stale
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, transactions_bit, points, sums):
     """Per-segment end-of-day stocks (LoyaltyModel._record) into ``sums``: customers, active customers,
     and for a scheme arm members, consenting members and points outstanding. Segment s is the block of
@@ -319,7 +340,7 @@ def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, tr
         sums[0, s], sums[1, s], sums[2, s], sums[3, s], sums[4, s] = n_alive, n_active, n_members, n_consenting, n_points
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
     """Per-segment sums of estimate errors (``e``) and prior errors (``b``) over customers still shopping
     (insight.snapshot): a known customer's error is the next column of ``known_err``, an unknown one's
@@ -345,7 +366,7 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
     return count
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_poor, experience, mean_basket,
                  linked):
     """Whether each shopper ``idx[t]`` presents a card (behaviour.present_card) into ``linked``.
@@ -367,7 +388,7 @@ def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_
         linked[t] = np.float64(uniform(card_bits, i)) < p
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, net_value, sums):
     """Effort of presenting the card on linked trips ``idx`` (enrolment.card_effort): per-segment sums
     into ``sums``, and off each member's perceived net value."""
@@ -378,7 +399,7 @@ def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, ne
         net_value[i] = F32(np.float64(net_value[i]) - effort)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def learn_trips(day, weekday, detection_trips, transactions_bit, app_bit, demographics_bit, idx, value, split,
                 own, band, log_value, consent, obs_trips, obs_last, obs_cat, obs_dow, obs_hour, obs_own, obs_logb,
                 last_event_day, detected_day, event_seen, family_told, household, out_found):
@@ -418,7 +439,7 @@ def learn_trips(day, weekday, detection_trips, transactions_bit, app_bit, demogr
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def operating_costs(members, segment, per_member_day, sums, counts):
     """Members by segment (``counts``) and their daily operating cost (``sums``), in member order."""
     for t in range(members.size):
@@ -427,7 +448,7 @@ def operating_costs(members, segment, per_member_day, sums, counts):
         counts[s] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def privacy_costs(members, segment, consent, privacy, privacy_by_mask, net_value, sums):
     """Members' daily privacy cost by segment (``sums``, in member order), also taken off each member's
     perceived net value (enrolment.daily_member_flows)."""
@@ -438,7 +459,7 @@ def privacy_costs(members, segment, consent, privacy, privacy_by_mask, net_value
         net_value[i] = F32(np.float64(net_value[i]) - cost)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def leavers(members, satisfaction, leave_bits, daily, out):
     """Members who leave the scheme today, less often the satisfied (enrolment.leave_and_withdraw)."""
     k = 0
@@ -450,7 +471,7 @@ def leavers(members, satisfaction, leave_bits, daily, out):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def withdrawals(members, consent, transactions_bit, privacy, satisfaction, consent_bits, rate, out):
     """Consenting members who withdraw consent today: privacy-concerned, dissatisfied ones more often."""
     k = 0
@@ -463,7 +484,7 @@ def withdrawals(members, consent, transactions_bit, privacy, satisfaction, conse
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def referrals(members, satisfaction, belonging, refer_bits, rate):
     """How many referrals members make today: satisfied, belonging-motivated ones more (enrolment.refer)."""
     k = 0
@@ -474,7 +495,7 @@ def referrals(members, satisfaction, belonging, refer_bits, rate):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def data_revenue(members, segment, consent, third_party_bit, third_party_multiplier, per_member_day, acc_mean,
                  sums):
     """A day's supplier data revenue by segment from profiled members (insight.value), in member order."""
@@ -482,3 +503,63 @@ def data_revenue(members, segment, consent, third_party_bit, third_party_multipl
         i = members[t]
         mult = third_party_multiplier if consent[i] & third_party_bit else 1.0
         sums[segment[i]] += np.float64(F32(per_member_day) * acc_mean[i]) * mult
+
+
+@njit(cache=True, error_model="numpy")
+def estimate_errors(idx, fresh, k, k_own, k_log, prior_mix, prior_weekday, prior_hours, indulgence,
+                    obs_trips, obs_cat, obs_dow, obs_hour, obs_own, obs_logb,
+                    categories, weekday, hours, own_label, basket_mu, segment, segment_base_mu,
+                    segment_elasticity, err, log_size):
+    """The business's estimate errors for known customers ``idx`` (insight.errors), as float32 rows 0-5
+    of ``err``: category mix, weekdays, hours, own label, log basket, indulgence. Each estimate is the
+    observations shrunk toward the prior by ``k`` pseudo-trips (``k_own``, ``k_log``: k times the
+    scalar priors), weighted by freshness. ``log_size`` gets the exponent of the household size
+    inferred from the basket (numpy exponentiates it; row 6 comes from :func:`family_errors`)."""
+    kf = F32(k)
+    for t in range(idx.size):
+        i = idx[t]
+        n = obs_trips[i] * fresh[t]
+        spend = F32(0.0)
+        for j in range(obs_cat.shape[1]):
+            spend += obs_cat[i, j]
+        tv = F32(0.0)
+        for j in range(obs_cat.shape[1]):
+            obs = obs_cat[i, j] / spend if spend > 0 else F32(0.0)
+            mix = (kf * prior_mix[j] + n * obs) / (kf + n)
+            tv += abs(mix - categories[i, j])
+            if j == indulgence:
+                err[5, t] = abs(mix - categories[i, j])
+        err[0, t] = F32(0.5) * tv
+        for row, counts, prior, truth, scale in ((1, obs_dow, prior_weekday, weekday, F32(7.0)),
+                                                 (2, obs_hour, prior_hours, hours, F32(1.0))):
+            total = F32(0.0)
+            for j in range(counts.shape[1]):
+                total += counts[i, j]
+            w = total * fresh[t]
+            tv = F32(0.0)
+            for j in range(counts.shape[1]):
+                obs = counts[i, j] / total if total > 0 else F32(0.0)
+                est = (kf * prior[j] + w * obs) / (kf + w)
+                tv += abs(est - (truth[i, j] / scale if row == 1 else truth[i, j]))
+            err[row, t] = F32(0.5) * tv
+        obs = obs_own[i] / spend if spend > 0 else F32(0.0)
+        err[3, t] = abs((F32(k_own) + n * obs) / (kf + n) - own_label[i])
+        trips = obs_trips[i]
+        obs = obs_logb[i] / trips if trips > 0 else F32(0.0)
+        logb = (F32(k_log) + n * obs) / (kf + n)
+        err[4, t] = abs(logb - basket_mu[i])
+        s = segment[i]
+        log_size[t] = (logb - segment_base_mu[s]) / max(segment_elasticity[s], F32(0.05))
+
+
+@njit(cache=True, error_model="numpy")
+def family_errors(idx, fresh, k, k_family, obs_trips, inferred, family_told, household, err):
+    """Row 6 of :func:`estimate_errors`: household size as told at sign-up, else inferred from baskets
+    and shrunk toward the prior."""
+    kf = F32(k)
+    for t in range(idx.size):
+        i = idx[t]
+        n = obs_trips[i] * fresh[t]
+        told = family_told[i]
+        family = F32(told) if told > 0 else (F32(k_family) + n * inferred[t]) / (kf + n)
+        err[6, t] = abs(family - F32(household[i]))

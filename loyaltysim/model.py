@@ -180,14 +180,13 @@ class LoyaltyModel(mesa.Model):
         shop = arm.shop
         sums = np.zeros((len(TRIP_SUMS), led.n_segments))
         kernels.settle_trips(day, t.idx, t.value, t.split, t.discount, pop.segment, arm_margin(self),
-                             shop.visits, shop.spend, shop.last_visit, sums)
+                             shop.visits, shop.spend, shop.last_visit,
+                             arm.spend_week if arm.has_scheme else np.zeros(0, np.float32), sums)
         for name, row in zip(TRIP_SUMS, sums):
             led.add_by_segment(name, row)
-        paid = t.value - t.discount
         if not arm.has_scheme:
             return
         s, mem = arm.rules.scheme, arm.mem
-        arm.spend_week[t.idx] += paid
         members = np.flatnonzero(mem.member)
         li, lv, ls = t.idx[t.linked], t.value[t.linked], t.split[t.linked]
         led.add("linked_sales", li, lv)

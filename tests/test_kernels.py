@@ -47,3 +47,17 @@ def test_daily_draws_are_the_generators_float32_uniforms_day_after_day(n):
             want = gen.random(n, dtype=np.float32)
             np.testing.assert_array_equal(np.asarray(getattr(draws, name)), want)
             np.testing.assert_array_equal(getattr(draws, name)[::2], want[::2])
+
+
+def test_compiled_insight_errors_match_the_numpy_estimator():
+    from loyaltysim import insight
+    m = LoyaltyModel(scenario(customers=3000, days=60, overrides={"scheme.enrolment.initial_members": 0.8}))
+    for _ in range(40):
+        m.step()
+    arm = m.arms[0]
+    known = np.flatnonzero(arm.shop.alive & arm.mem.member & (arm.mem.obs_trips > 0))
+    assert known.size > 500
+    want = insight.errors(m.spec, m.population, arm, m.priors, known, m.day)
+    got = insight.errors_compiled(m.spec, m.population, arm, m.priors, known, m.day)
+    assert want.dtype == got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
