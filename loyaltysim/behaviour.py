@@ -82,9 +82,13 @@ def habit_alpha(sc: Scenario, pop: Population) -> np.ndarray:
     return 1.0 - np.exp(-1.0 / np.maximum(sc.behaviour.habit_memory_days * pop.need_rate, 1.0))
 
 
-def kernel_constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
-    """The scenario's and scheme's constants as the float64 array the kernels read (without ``sc``, the
-    scheme's only: enough for friction)."""
+def kernel_constants(sc: Scenario | None, rules: Rules | None) -> tuple[float, ...]:
+    """The scenario's and scheme's constants as the tuple of floats the kernels read (without ``sc``, the
+    scheme's only: enough for friction). A tuple, not an array: kernels pass it to helpers for free."""
+    return tuple(float(x) for x in _constants(sc, rules))
+
+
+def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
     K = kernels
     c = np.zeros(K.N_CONSTANTS)
     if sc is not None:

@@ -30,7 +30,7 @@ UNIT = F32(2.0 ** -24)
 U_LO = F32(1e-7)         # the clip of a basket uniform before its inverse normal CDF
 U_HI = F32(1 - 1e-7)
 
-# Indices into the ``c`` array of scheme constants passed to ``shop`` (float64; flags are 0/1).
+# Indices into the ``c`` tuple of scheme constants passed to ``shop`` (floats; flags are 0/1).
 (C_HAS_POINTS, C_HAS_STAMPS, C_HAS_CAT_MULT, C_HAS_MEMBERSHIP, C_HAS_MEMBER_PRICING, C_HAS_TIERS,
  C_HAS_OFFERS, C_EARN_PER_UNIT, C_MEMBERSHIP_MULT, C_STAMP_PERCEIVED, C_STAMP_LEFT, C_STAMP_MIN_SPEND,
  C_STAMP_REQUIRED, C_STAMP_WORTH, C_MP_SHARE, C_MP_DISCOUNT, C_STATUS_WEIGHT, C_OFFER_PULL,
@@ -45,99 +45,83 @@ def uniform(bits, i):
     return F32(bits[i] >> 8) * UNIT
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _inverse_cdf(probs, i, u):
-    """Index drawn from row i of ``probs`` by uniform u (as ``behaviour._inverse_cdf``)."""
-    k = probs.shape[1]
-    cum = F32(0.0)
-    total = F32(0.0)
-    for j in range(k):
-        total += probs[i, j]
-    x = u * total
-    count = 0
-    for j in range(k):
-        cum += probs[i, j]
-        count += x >= cum  # no branch: the outcome is a coin flip to the branch predictor
-    return min(count, k - 1)
-
+# The helpers below take numbers, not arrays: an array argument is reference-counted on every call
+# (atomic operations that cost more than the arithmetic), while numbers and the constants' tuple are not.
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _progress(i, c, goal, points, stamps, reward_points):
-    """Progress (0-1) of member i toward the next reward (behaviour.progress)."""
+def _progress(c, points, need, stamps):
+    """Progress (0-1) of a member toward the next reward (behaviour.progress); ``need`` is the points
+    of the member's goal."""
     p = F32(0.0)
-    if c[C_HAS_POINTS]:
-        p = F32(min(points[i] / reward_points[goal[i]], 1.0))
-    if c[C_HAS_STAMPS]:
-        p = F32(max(np.float64(p), stamps[i] / c[C_STAMP_REQUIRED]))
+    if c[C_HAS_POINTS] != 0.0:
+        p = F32(min(points / need, 1.0))
+    if c[C_HAS_STAMPS] != 0.0:
+        p = F32(max(np.float64(p), stamps / c[C_STAMP_REQUIRED]))
     return p
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _pull(i, c, goal, points, stamps, reward_points, reward_perceived, mean_basket):
-    """Goal-gradient pull of member i (behaviour.pull), float64."""
+def _pull(c, points, stamps, need, perceived, mean_basket):
+    """Goal-gradient pull of a member (behaviour.pull), float64; ``perceived`` is the goal's worth."""
     worth = 0.0
-    if c[C_HAS_POINTS]:
-        worth = reward_perceived[goal[i]]
-    if c[C_HAS_STAMPS]:
+    if c[C_HAS_POINTS] != 0.0:
+        worth = perceived
+    if c[C_HAS_STAMPS] != 0.0:
         worth = max(worth, c[C_STAMP_WORTH])
-    scale = min(worth / np.float64(mean_basket[i]), 1.0)
-    prog = _progress(i, c, goal, points, stamps, reward_points)
+    scale = min(worth / np.float64(mean_basket), 1.0)
+    prog = _progress(c, points, need, stamps)
     return np.float64(prog ** F32(c[C_GG_CURVATURE])) * scale
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def friction_share(i, c, consent, time_poor, experience, mean_basket):
+def friction_share(c, consent, time_poor, experience, mean_basket):
     """Cost of using the card per trip as a share of the basket (behaviour.friction_share), float64."""
-    weight = (1.0 if time_poor[i] else 0.2) * np.float64(F32(0.5) + experience[i])
+    weight = (1.0 if time_poor else 0.2) * np.float64(F32(0.5) + experience)
     cost = c[C_FRICTION_PER_VISIT] * weight
-    if consent[i] & np.uint8(c[C_APP_BIT]):
+    if consent & np.uint8(c[C_APP_BIT]):
         cost = cost * (1.0 - c[C_APP_RELIEF])
-    return cost / np.float64(mean_basket[i])
+    return cost / np.float64(mean_basket)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def recent_value(i, expected_share, value_ema, spend_ema):
+def recent_value(expected_share, value_ema, spend_ema):
     """A member's recent net value on a -1 to 1 scale (behaviour.recent_value), float32."""
-    share = value_ema[i] / max(spend_ema[i], F32(0.05))
+    share = value_ema / max(spend_ema, F32(0.05))
     return F32(math.tanh(share / F32(expected_share)))
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _member_utility(i, day, c, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until,
-                    acc_what, consent, reward_seeking, outcome, belonging, experience, time_poor,
-                    mean_basket, categories, reward_points, reward_perceived, tier_mult,
-                    tier_status_share, cat_mult):
-    """What membership adds to member i's utility of shopping here (behaviour.choose_store), float64."""
-    rs = reward_seeking[i]
+def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_basket, points, stamps, need,
+                    perceived, tier_mult, tier_status, cat_dot, value_ema, spend_ema, vouchers, offer_until,
+                    acc_what, consent):
+    """What membership adds to a member's utility of shopping here (behaviour.choose_store), float64.
+
+    ``need`` and ``perceived`` are the points and worth of the member's goal, ``tier_mult`` and
+    ``tier_status`` their tier's, ``cat_dot`` the category mix times the category multipliers."""
     # reward_rate
     rate = 0.0
-    if c[C_HAS_POINTS]:
-        g = goal[i]
-        value_per_point = reward_perceived[g] / reward_points[g]
-        mult = tier_mult[tier[i]]
-        if c[C_HAS_CAT_MULT]:
-            dot = F32(0.0)
-            for j in range(cat_mult.size):
-                dot += categories[i, j] * cat_mult[j]
-            mult = mult * np.float64(dot)
-        if c[C_HAS_MEMBERSHIP]:
+    if c[C_HAS_POINTS] != 0.0:
+        value_per_point = perceived / need
+        mult = tier_mult
+        if c[C_HAS_CAT_MULT] != 0.0:
+            mult = mult * np.float64(cat_dot)
+        if c[C_HAS_MEMBERSHIP] != 0.0:
             mult = mult * c[C_MEMBERSHIP_MULT]
         rate += c[C_EARN_PER_UNIT] * mult * value_per_point
-    if c[C_HAS_STAMPS]:
+    if c[C_HAS_STAMPS] != 0.0:
         rate += np.float64(F32(c[C_STAMP_PERCEIVED])
-                           / (F32(c[C_STAMP_LEFT]) * max(mean_basket[i], F32(c[C_STAMP_MIN_SPEND]))))
+                           / (F32(c[C_STAMP_LEFT]) * max(mean_basket, F32(c[C_STAMP_MIN_SPEND]))))
     add = np.float64(F32(c[C_REWARD_WEIGHT]) * rs) * rate
-    add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent_value(i, c[C_EXPECTED_SHARE], value_ema, spend_ema))
-    add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(i, c, goal, points, stamps, reward_points,
-                                                          reward_perceived, mean_basket)
-    if c[C_HAS_MEMBER_PRICING]:
-        add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
-    if c[C_HAS_TIERS]:
-        add += np.float64(F32(c[C_STATUS_WEIGHT]) * belonging[i]) * tier_status_share[tier[i]]
-    if c[C_HAS_OFFERS]:
-        add += np.float64(F32(c[C_OFFER_PULL]) * acc_what[i]) if offer_until[i] >= day else 0.0
-    add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome[i] * min(vouchers[i] / mean_basket[i], F32(1.0)))
-    add -= c[C_FRICTION_WEIGHT] * friction_share(i, c, consent, time_poor, experience, mean_basket)
+    add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent_value(c[C_EXPECTED_SHARE], value_ema, spend_ema))
+    add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(c, points, stamps, need, perceived, mean_basket)
+    if c[C_HAS_MEMBER_PRICING] != 0.0:
+        add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
+    if c[C_HAS_TIERS] != 0.0:
+        add += np.float64(F32(c[C_STATUS_WEIGHT]) * belonging) * tier_status
+    if c[C_HAS_OFFERS] != 0.0:
+        add += np.float64(F32(c[C_OFFER_PULL]) * acc_what) if offer_until >= day else 0.0
+    add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * min(vouchers / mean_basket, F32(1.0)))
+    add -= c[C_FRICTION_WEIGHT] * friction_share(c, consent, time_poor, experience, mean_basket)
     return add
 
 
@@ -170,8 +154,9 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward seeking
         # and pull are at most 1): only a draw below that bound needs the member's pull.
         if accelerate and member[i] and alive[i] and not need and np.float64(u_need) < np.float64(p) * bound:
+            g = goal[i]
             boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
-                i, c, goal, points, stamps, reward_points, reward_perceived, mean_basket)
+                c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i])
             need = u_need < F32(np.float64(p) * boost)
         needers[n_need] = i
         n_need += need
@@ -183,10 +168,15 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
              - F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_PRICE_ADVANTAGE])
              - F32(c[C_REWARD_WEIGHT]) * reward_seeking[i] * F32(c[C_COMP_REWARD_RATE]))
         if scheme and member[i]:
+            g, tr = goal[i], tier[i]
+            cat_dot = F32(0.0)
+            if c[C_HAS_CAT_MULT] != 0.0:
+                for j in range(cat_mult.size):
+                    cat_dot += categories[i, j] * cat_mult[j]
             u = F32(np.float64(u) + _member_utility(
-                i, day, c, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what,
-                consent, reward_seeking, outcome, belonging, experience, time_poor, mean_basket, categories,
-                reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult))
+                day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
+                points[i], stamps[i], reward_points[g], reward_perceived[g], tier_mult[tr], tier_status_share[tr],
+                cat_dot, value_ema[i], spend_ema[i], vouchers[i], offer_until[i], acc_what[i], consent[i]))
         x = min(max(u, F32(-60.0)), F32(60.0))
         prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
         here = uniform(choice_bits, i) < prob
@@ -201,13 +191,33 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         z = F32(_ndtri(np.float64(uv)))
         out_idx[k] = i
         out_logvalue[k] = basket_mu[i] + basket_sd[i] * z
-        cat = _inverse_cdf(categories, i, uniform(category_bits, i))
-        for j in range(categories.shape[1]):
+        # Category and hour band by inverse CDF of the customer's shares (as behaviour._inverse_cdf),
+        # written out here: a helper taking the arrays would cost a reference count per call.
+        n_cat = categories.shape[1]
+        total = F32(0.0)
+        for j in range(n_cat):
+            total += categories[i, j]
+        x = uniform(category_bits, i) * total
+        cum = F32(0.0)
+        cat = 0
+        for j in range(n_cat):
+            cum += categories[i, j]
+            cat += x >= cum  # no branch: the outcome is a coin flip to the branch predictor
             out_split[k, j] = F32(0.5) * categories[i, j]
-        out_split[k, cat] += F32(0.5)
+        out_split[k, min(cat, n_cat - 1)] += F32(0.5)
         pref = own_label[i]
         out_own[k] = F32(np.float64(F32(0.5) * pref) + (0.5 if uniform(brand_bits, i) < pref else 0.0))
-        out_band[k] = _inverse_cdf(hours, i, uniform(hour_bits, i))
+        n_band = hours.shape[1]
+        total = F32(0.0)
+        for j in range(n_band):
+            total += hours[i, j]
+        x = uniform(hour_bits, i) * total
+        cum = F32(0.0)
+        band = 0
+        for j in range(n_band):
+            cum += hours[i, j]
+            band += x >= cum
+        out_band[k] = min(band, n_band - 1)
         k += 1
     return k
 
@@ -278,7 +288,7 @@ def defect(day, c_expected, weight, defect_bits, alive, defect_rate, defect_day,
         if scheme and member[i]:
             if np.float64(u) >= np.float64(p) * bound:
                 continue
-            p = p * F32(math.exp(-F32(weight) * recent_value(i, c_expected, value_ema, spend_ema)))
+            p = p * F32(math.exp(-F32(weight) * recent_value(c_expected, value_ema[i], spend_ema[i])))
         if u < p:
             alive[i] = False
             defect_day[i] = day
@@ -337,7 +347,8 @@ def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, tr
                 n_members += m
                 n_consenting += m & ((consent[i] & transactions_bit) != 0)
                 n_points += points[i]
-        sums[0, s], sums[1, s], sums[2, s], sums[3, s], sums[4, s] = n_alive, n_active, n_members, n_consenting, n_points
+        sums[0, s], sums[1, s], sums[2, s] = n_alive, n_active, n_members
+        sums[3, s], sums[4, s] = n_consenting, n_points
 
 
 @njit(cache=True, error_model="numpy")
@@ -379,7 +390,7 @@ def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_
         if not member[i]:
             linked[t] = False
             continue
-        share = friction_share(i, c, consent, time_poor, experience, mean_basket)
+        share = friction_share(c, consent[i], time_poor[i], experience[i], mean_basket[i])
         p = base * (1.0 - 0.5 * min(share * 20.0, 1.0) * (1.0 if time_poor[i] else 0.0))
         if consent[i] & np.uint8(c[C_APP_BIT]):
             p = p + (1 - p) * relief
@@ -394,7 +405,7 @@ def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, ne
     into ``sums``, and off each member's perceived net value."""
     for t in range(idx.size):
         i = idx[t]
-        effort = friction_share(i, c, consent, time_poor, experience, mean_basket) * np.float64(mean_basket[i])
+        effort = friction_share(c, consent[i], time_poor[i], experience[i], mean_basket[i]) * np.float64(mean_basket[i])
         sums[segment[i]] += effort
         net_value[i] = F32(np.float64(net_value[i]) - effort)
 
