@@ -110,9 +110,20 @@ def measure_reference(path: str, customers: int, days: int, repeats: int) -> dic
     return {"customers": customers, "days": days, "reference_s": ref_s, "vectorised_s": vec_s}
 
 
+def measure_rng(customers: int, days: int) -> dict:
+    """Only the random numbers of a run: every daily stream, one draw per customer per day."""
+    from loyaltysim.rng import DAILY_STREAMS, Streams
+
+    streams = Streams(0, 0, customers)
+    t0 = time.perf_counter()
+    for _ in range(days):
+        streams.day()
+    return {"customers": customers, "days": days, "streams": len(DAILY_STREAMS), "rng_s": time.perf_counter() - t0}
+
+
 def worker(spec: dict) -> None:
     kind = spec.pop("kind")
-    fn = {"vectorised": measure_vectorised, "reference": measure_reference}[kind]
+    fn = {"vectorised": measure_vectorised, "reference": measure_reference, "rng": measure_rng}[kind]
     print(json.dumps(fn(**spec)))
 
 
@@ -154,9 +165,11 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def versions() -> str:
     import mesa
+    import numba
     import numpy
 
-    return f"Python {platform.python_version()}, numpy {numpy.__version__}, mesa {mesa.__version__}"
+    return (f"Python {platform.python_version()}, numpy {numpy.__version__}, numba {numba.__version__}, "
+            f"mesa {mesa.__version__}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,6 +204,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{versions()}; {os.cpu_count()} CPUs; load average at start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
+
+    # 0. Compile the kernels once (numba caches them on disk), as any earlier run on the machine has.
+    t0 = time.perf_counter()
+    run_child({"kind": "vectorised", "path": args.scenario, "customers": 1000, "days": 8, "write": False})
+    print(f"  compiled kernels ready (a short warm-up run: {time.perf_counter() - t0:.1f} s)")
 
     # 1. Size sweep: the full model, both arms.
     runs = []
@@ -241,7 +259,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  vs days ({day_list} at {fmt_n(at)} customers; run s {day_times}): "
           f"{'n/a' if s_d is None else f'{s_d:.2f}'}")
 
-    # 3. Against the per-agent Mesa reference, in the same run.
+    # 3. The floor set by random numbers: drawing the day's uniforms alone, at the largest size.
+    big = runs[-1]
+    rng = run_child({"kind": "rng", "customers": big["customers"], "days": big["days"]})
+    print()
+    print(f"Random numbers alone ({rng['streams']} daily streams x {fmt_n(rng['customers'])} customers x "
+          f"{rng['days']} days, drawn once for both arms): {rng['rng_s']:.2f} s, "
+          f"{100 * rng['rng_s'] / (big['build_s'] + big['run_s']):.0f}% of that size's build + run")
+
+    # 4. Against the per-agent Mesa reference, in the same run.
     cmp = None
     if ref not in ("0", "0x0"):
         rn, rd = (int(float(x)) for x in ref.lower().split("x"))
@@ -261,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         ]))
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "by_days": by_days, "slope_customers": s_n,
-                                               "slope_days": s_d, "reference": cmp}, indent=2))
+                                               "slope_days": s_d, "rng": rng, "reference": cmp}, indent=2))
 
 
 if __name__ == "__main__":
