@@ -53,6 +53,14 @@ def balance_state(roi: float, customer_net: float, roi_threshold: float = 1.0) -
     return "lose-lose"
 
 
+MIN_COST = 1e-9
+"""A programme cost below this (in currency units) is no investment: its ROI is undefined, not huge."""
+
+
+def _roi(business_return: float, programme_cost: float) -> float:
+    return business_return / programme_cost if programme_cost > MIN_COST else np.nan
+
+
 def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -> dict:
     """Judge the exchange from the difference arm of a daily frame (mean over replicates).
 
@@ -69,14 +77,14 @@ def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -
         sums = g.groupby(period)[flows].sum()
         periods = []
         for p, row in sums.iterrows():
-            roi = row["business_return"] / row["programme_cost"] if row["programme_cost"] > 0 else np.nan
+            roi = _roi(row["business_return"], row["programme_cost"])
             periods.append({
                 "start_day": int(p * period_days), "business_roi": _num(roi),
                 "customer_net_value": float(row["customer_net_value"]),
                 "state": balance_state(roi, row["customer_net_value"], roi_threshold),
             })
         tot = sums.sum()
-        roi = tot["business_return"] / tot["programme_cost"] if tot["programme_cost"] > 0 else np.nan
+        roi = _roi(tot["business_return"], tot["programme_cost"])
         states = [q["state"] for q in periods]
         balanced_from = next((q["start_day"] for q in periods if q["state"] == "balanced"), None)
         # It tips when a period falls out of balance after an earlier period was balanced.
