@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import time
 from pathlib import Path
 
 from loyaltysim.scenario.loading import apply_overrides, read_yaml, validate
@@ -72,3 +74,15 @@ def shipped(name: str, overrides: dict | None = None):
     if overrides:
         data = apply_overrides(data, overrides)
     return validate(data, str(path), lines)
+
+
+def wait_for_group_to_end(pgid: int, seconds: float, what: str) -> None:
+    """Wait until no process of a killed command's process group is left (its workers included)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"worker processes outlived {what}"
+        time.sleep(0.05)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import wait_for_group_to_end
 from typer.testing import CliRunner
 
 from loyaltysim.cli import app
@@ -160,14 +161,7 @@ def test_a_killed_run_leaves_a_result_or_clearly_none(tmp_path, args, sig, trigg
             assert len(lines) == 1 and lines[0].startswith("interrupted: "), err
         else:
             assert p.returncode == -signal.SIGKILL
-    deadline = time.monotonic() + WAIT
-    while True:  # no worker outlives the command
-        try:
-            os.killpg(p.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "worker processes outlived the command"
-        time.sleep(0.05)
+    wait_for_group_to_end(p.pid, WAIT, "the command")  # no worker outlives the command
     outcome = check_folder(out)
     if p.returncode == 0:
         assert outcome == "complete"

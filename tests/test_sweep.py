@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import wait_for_group_to_end
 from tiny_runs import SCENARIOS
 from typer.testing import CliRunner
 
@@ -363,14 +364,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(reference, tmp_path):
         pytest.skip("the sweep finished before Ctrl-C reached it")
     assert p.returncode == 130, err.decode()
     assert "interrupted: every finished run is kept" in err.decode() and "Traceback" not in err.decode()
-    deadline = time.monotonic() + WAIT
-    while True:  # no worker outlives the command
-        try:
-            os.killpg(p.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "worker processes outlived the interrupted sweep"
-        time.sleep(0.05)
+    wait_for_group_to_end(p.pid, WAIT, "the interrupted sweep")  # no worker outlives the command
     finished = _finished_runs(out)
     result = quick(small_plan(), out, resume=True)
     assert result.reused == len(finished) >= 1
