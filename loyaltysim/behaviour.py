@@ -3,6 +3,11 @@
 Every function takes whole columns and the day's draws, and works on index subsets: no per-customer
 Python loop. The utility of shopping here versus the competition is a binary logit, each term
 weighted by the customer's own motivations.
+
+The daily step runs :func:`shop` and :func:`present_card`, which call the compiled passes in
+``loyaltysim.kernels``. :func:`needs`, :func:`choose_store` and :func:`draw_baskets` state the same rules
+in numpy: they are the readable specification, and tests/test_kernels.py requires the compiled pass to
+give exactly their results on the same draws.
 """
 
 from __future__ import annotations

@@ -249,14 +249,12 @@ class LoyaltyModel(mesa.Model):
         led, shop, day = arm.ledger, arm.shop, self.day
         mem = arm.mem
         stocks = np.zeros((5, self.n_segments))
-        if mem is None:
-            no = np.zeros(0, np.int32)
-            kernels.stock_counts(day, self.spec.behaviour.lapse_days, self.segment_bounds, shop.alive,
-                                 shop.last_visit, np.zeros(0, bool), np.zeros(0, np.uint8), np.uint8(0), no, stocks)
+        if mem is None:  # the counterfactual has no members: empty columns
+            member, consent, points = np.zeros(0, bool), np.zeros(0, np.uint8), np.zeros(0, np.int32)
         else:
-            kernels.stock_counts(day, self.spec.behaviour.lapse_days, self.segment_bounds, shop.alive,
-                                 shop.last_visit, mem.member, mem.consent, CONSENT_BIT["transactions"],
-                                 mem.points, stocks)
+            member, consent, points = mem.member, mem.consent, mem.points
+        kernels.stock_counts(day, self.spec.behaviour.lapse_days, self.segment_bounds, shop.alive, shop.last_visit,
+                             member, consent, np.uint8(CONSENT_BIT["transactions"]), points, stocks)
         led.set_by_segment("customers", stocks[0])
         led.set_by_segment("active_customers", stocks[1])
         if arm.has_scheme:
