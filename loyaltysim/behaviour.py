@@ -37,6 +37,24 @@ class Trips:
     member: np.ndarray       # bool: shopper is a member
     linked: np.ndarray       # bool: card presented (spend linked to the member)
     discount: np.ndarray     # member-price and offer money off
+    card: "CardTrips | None" = None  # the linked trips, once the till has decided them
+
+    def link(self, linked: np.ndarray) -> None:
+        """Set which trips present a card, and gather those trips once for every phase that reads them."""
+        self.linked = linked
+        self.card = CardTrips(self.idx[linked], self.value[linked], self.split[linked], self.own[linked],
+                              self.band[linked])
+
+
+@dataclass
+class CardTrips:
+    """Today's card-presented trips (arrays aligned with ``idx``): what the scheme and the business see."""
+
+    idx: np.ndarray
+    value: np.ndarray
+    split: np.ndarray
+    own: np.ndarray
+    band: np.ndarray
 
 
 def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,

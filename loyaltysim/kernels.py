@@ -574,3 +574,37 @@ def family_errors(idx, fresh, k, k_family, obs_trips, inferred, family_told, hou
         told = family_told[i]
         family = F32(told) if told > 0 else (F32(k_family) + n * inferred[t]) / (kf + n)
         err[6, t] = abs(family - F32(household[i]))
+
+
+@njit(cache=True, error_model="numpy")
+def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, issued):
+    """Add whole points ``pts`` to members ``idx`` (unique; points.credit): balances, the earning period
+    ``bucket`` of ``buckets`` (periods x customers; -1 without age expiry) and the day of the latest
+    earning; per-segment points issued into ``issued``, in member order."""
+    for t in range(idx.size):
+        i = idx[t]
+        points[i] += pts[t]
+        if bucket >= 0:
+            buckets[bucket, i] += pts[t]
+        last_earn[i] = day
+        issued[segment[i]] += np.float64(pts[t])
+
+
+@njit(cache=True, error_model="numpy")
+def take_points(current, idx, amount, points, buckets):
+    """Remove ``amount[t]`` points from member ``idx[t]``'s balance (points._take), from the earning periods
+    oldest first: those after ``current`` in ring order (-1 without age expiry)."""
+    n_periods = buckets.shape[0]
+    for t in range(idx.size):
+        i = idx[t]
+        left = amount[t]
+        points[i] -= left
+        if current < 0:
+            continue
+        for k in range(1, n_periods + 1):
+            if left == 0:  # periods hold no negative balances, so the rest would take nothing
+                break
+            j = (current + k) % n_periods
+            take = min(left, buckets[j, i])
+            buckets[j, i] -= take
+            left -= take

@@ -152,9 +152,9 @@ class LoyaltyModel(mesa.Model):
         mem = arm.mem
         if rules.n_buckets != old.n_buckets:
             # Expiry switched on or re-timed: current balances start ageing today.
-            mem.buckets = np.zeros((self.population.n, rules.n_buckets), np.int32)
+            mem.buckets = np.zeros((rules.n_buckets, self.population.n), np.int32)
             if rules.n_buckets:
-                mem.buckets[:, (day // rules.bucket_days) % rules.n_buckets] = mem.points
+                mem.buckets[(day // rules.bucket_days) % rules.n_buckets] = mem.points
         members = np.flatnonzero(mem.member)
         if rules.scheme.points is not None:
             mem.goal[members] = points_mod.choose_goals(self.population, rules, members)
@@ -168,10 +168,10 @@ class LoyaltyModel(mesa.Model):
         if not arm.has_scheme:
             return
         pop = self.population
-        t.linked = behaviour.present_card(pop, arm.mem, arm.rules, draws, t.idx)
-        lk = t.linked
-        t.discount[lk] = pricing.till_discounts(arm, pop, draws, t.idx[lk], t.value[lk], self.day)
-        enrolment.card_effort(pop, arm, t.idx[lk])
+        t.link(behaviour.present_card(pop, arm.mem, arm.rules, draws, t.idx))
+        card = t.card
+        t.discount[t.linked] = pricing.till_discounts(arm, pop, draws, card.idx, card.value, self.day)
+        enrolment.card_effort(pop, arm, card.idx)
         if self.transactions is not None:
             self._log_transactions(arm, t)
 
@@ -187,8 +187,9 @@ class LoyaltyModel(mesa.Model):
         if not arm.has_scheme:
             return
         s, mem = arm.rules.scheme, arm.mem
-        members = np.flatnonzero(mem.member)
-        li, lv, ls = t.idx[t.linked], t.value[t.linked], t.split[t.linked]
+        # Membership changes only in _update_customers, at the day's end: today's members serve until then.
+        members = arm.members = np.flatnonzero(mem.member)
+        li, lv, ls = t.card.idx, t.card.value, t.card.split
         led.add("linked_sales", li, lv)
         mem.vouchers[t.idx[t.member]] = 0  # vouchers are spent on the next trip
         if s.points is not None:
@@ -211,13 +212,12 @@ class LoyaltyModel(mesa.Model):
             return
         sc, pop, day = self.spec, self.population, self.day
         insight.on_life_events(arm, events)
-        lk = t.linked
-        insight.learn(sc, pop, arm, t.idx[lk], t.value[lk], t.split[lk], t.own[lk], t.band[lk], self.weekday, day)
+        card = t.card
+        insight.learn(sc, pop, arm, card.idx, card.value, card.split, card.own, card.band, self.weekday, day)
         if day % sc.business.insight.update_every_days == 0:
             insight.snapshot(sc, pop, arm, self.priors, day)
-        members = np.flatnonzero(arm.mem.member)
-        insight.value(sc, pop, arm, members)
-        insight.cost_savings(sc, arm, t.idx[lk], t.value[lk])
+        insight.value(sc, pop, arm, arm.members)
+        insight.cost_savings(sc, arm, card.idx, card.value)
         if arm.rules.scheme.offers is not None:
             pricing.send_offers(arm, day, insight.believed_mix(sc, pop, arm, self.priors))
 
@@ -226,9 +226,9 @@ class LoyaltyModel(mesa.Model):
         shop = arm.shop
         if arm.has_scheme:
             enrolment.update_satisfaction(sc, arm, day)
-            members = np.flatnonzero(arm.mem.member)
+            members = arm.members
             enrolment.leave_and_withdraw(pop, arm, draws, members)
-            referrers = np.flatnonzero(arm.mem.member)        # today's joiners refer from tomorrow
+            referrers = members[arm.mem.member[members]]      # today's joiners refer from tomorrow
             enrolment.join(sc, pop, arm, draws, t.idx, day)   # on yesterday's referrals
             enrolment.refer(pop, arm, draws, referrers)       # felt by tomorrow's joins
         # Defection: leaving the retailer for good, less likely for members the scheme has served well.

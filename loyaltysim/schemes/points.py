@@ -38,12 +38,11 @@ def _bucket(rules: Rules, day: int) -> int:
 
 def credit(arm: Arm, idx: np.ndarray, pts: np.ndarray, day: int) -> None:
     """Add whole points to members ``idx`` (unique) and book them as issued."""
-    mem, rules = arm.mem, arm.rules
-    mem.points[idx] += pts
-    if rules.n_buckets:
-        mem.buckets[idx, _bucket(rules, day)] += pts
-    mem.last_earn[idx] = day
-    arm.ledger.add("points_issued", idx, pts.astype(np.float64))
+    mem, rules, led = arm.mem, arm.rules, arm.ledger
+    issued = np.zeros(led.n_segments)
+    kernels.credit_points(day, _bucket(rules, day) if rules.n_buckets else -1, idx, pts.astype(np.int32, copy=False),
+                          mem.points, mem.buckets, mem.last_earn, led.segment, issued)
+    led.add_by_segment("points_issued", issued)
 
 
 def earn(arm: Arm, pop: Population, idx: np.ndarray, value: np.ndarray, split: np.ndarray, day: int) -> None:
@@ -70,16 +69,7 @@ def partner_earn(arm: Arm, day: int) -> None:
 
 def _take(mem: MemberState, rules: Rules, idx: np.ndarray, amount: np.ndarray, day: int) -> None:
     """Remove ``amount`` points from balances, oldest earning period first."""
-    mem.points[idx] -= amount
-    if not rules.n_buckets:
-        return
-    left = amount.copy()
-    current = _bucket(rules, day)
-    for k in range(1, rules.n_buckets + 1):
-        j = (current + k) % rules.n_buckets
-        take = np.minimum(left, mem.buckets[idx, j])
-        mem.buckets[idx, j] -= take
-        left -= take
+    kernels.take_points(_bucket(rules, day) if rules.n_buckets else -1, idx, amount, mem.points, mem.buckets)
 
 
 def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray | None, day: int,
@@ -132,12 +122,11 @@ def expire(arm: Arm, day: int) -> None:
         return
     if rules.n_buckets and day > 0 and day % rules.bucket_days == 0:
         # The period about to be reused holds points earned n_buckets periods ago: past their age.
-        j = _bucket(rules, day)
-        old = mem.buckets[:, j]
+        old = mem.buckets[_bucket(rules, day)]
         idx = np.flatnonzero(old)
         amount = old[idx].copy()
         mem.points[idx] -= amount
-        mem.buckets[idx, j] = 0
+        old[idx] = 0
         arm.ledger.add("points_expired", idx, amount.astype(np.float64))
     if exp.inactivity_days:
         idx = np.flatnonzero((mem.points > 0) & (day - mem.last_earn >= exp.inactivity_days))
@@ -150,8 +139,8 @@ def forfeit(arm: Arm, idx: np.ndarray) -> None:
     amount = mem.points[idx].copy()
     arm.ledger.add("points_expired", idx, amount.astype(np.float64))
     mem.points[idx] = 0
-    if mem.buckets.shape[1]:
-        mem.buckets[idx] = 0
+    if mem.buckets.shape[0]:
+        mem.buckets[:, idx] = 0
 
 
 def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:
