@@ -37,7 +37,7 @@ class Trips:
     member: np.ndarray       # bool: shopper is a member
     linked: np.ndarray       # bool: card presented (spend linked to the member)
     discount: np.ndarray     # member-price and offer money off
-    card: "CardTrips | None" = None  # the linked trips, once the till has decided them
+    card: CardTrips | None = None  # the linked trips, once the till has decided them
 
     def link(self, linked: np.ndarray) -> None:
         """Set which trips present a card, and gather those trips once for every phase that reads them."""

@@ -7,10 +7,12 @@ customers did, nor on the scheme, so the scheme and counterfactual arms differ o
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 # Stream ids are part of the results' reproducibility: append new names, never reorder or reuse.
 POPULATION_STREAMS: tuple[str, ...] = (
@@ -96,31 +98,123 @@ class DailyDraws:
     refer: Uniforms
 
 
+@intrinsic
+def _mul_wide(typingctx, a, b):
+    """The 128-bit product of two uint64 as (high, low) words: one machine multiply."""
+    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        wide = ir.IntType(128)
+        p = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        lo = builder.trunc(p, ir.IntType(64))
+        hi = builder.trunc(builder.lshr(p, ir.Constant(wide, 64)), ir.IntType(64))
+        return context.make_tuple(builder, signature.return_type, (hi, lo))
+
+    return sig, codegen
+
+
+_CHEAP_MULTIPLIER = np.uint64(0xDA942042E4DD58B5)
+_LOW = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _dxsm(hi, lo):
+    """PCG64DXSM's output for a state (numpy's pcg64_cm_random_r, before its step)."""
+    x = hi ^ (hi >> np.uint64(32))
+    x *= _CHEAP_MULTIPLIER
+    x ^= x >> np.uint64(48)
+    return x * (lo | np.uint64(1))
+
+
+@njit(cache=True, inline="always")
+def _step(hi, lo, inc_hi, inc_lo):
+    """PCG64DXSM's 128-bit step: state * multiplier + increment, as (high, low) words."""
+    p_hi, p_lo = _mul_wide(lo, _CHEAP_MULTIPLIER)
+    new_lo = p_lo + inc_lo
+    return p_hi + hi * _CHEAP_MULTIPLIER + inc_hi + np.uint64(new_lo < p_lo), new_lo
+
+
+@njit(cache=True)
+def _fill(words, carry, start, out):
+    """Fill row r of ``out`` (streams x customers, uint32) with generator r's next outputs split into
+    32-bit halves, low half first: exactly numpy's ``PCG64DXSM.random_raw`` viewed as uint32 on a
+    little-endian machine, which is what ``Generator.random(dtype=np.float32)`` consumes.
+
+    ``words`` (streams x 4, uint64) holds each generator's state and increment (high, low words). With
+    ``start`` 1 the row begins with ``carry[r]``, the high half left over from the previous fill; a row
+    that ends halfway through an output leaves its high half in ``carry[r]``.
+
+    Four generators step together: each 128-bit step waits on the multiply before it, so one generator
+    alone leaves the processor idle.
+    """
+    n_rows, n = out.shape
+    if start:
+        for r in range(n_rows):
+            out[r, 0] = np.uint32(carry[r])
+    pairs = (n - start) // 2
+    odd = (n - start) % 2
+    r = 0
+    while r + 4 <= n_rows:
+        h0, l0, h1, l1 = words[r, 0], words[r, 1], words[r + 1, 0], words[r + 1, 1]
+        h2, l2, h3, l3 = words[r + 2, 0], words[r + 2, 1], words[r + 3, 0], words[r + 3, 1]
+        for q in range(pairs + odd):
+            k = start + 2 * q
+            x0, x1, x2, x3 = _dxsm(h0, l0), _dxsm(h1, l1), _dxsm(h2, l2), _dxsm(h3, l3)
+            h0, l0 = _step(h0, l0, words[r, 2], words[r, 3])
+            h1, l1 = _step(h1, l1, words[r + 1, 2], words[r + 1, 3])
+            h2, l2 = _step(h2, l2, words[r + 2, 2], words[r + 2, 3])
+            h3, l3 = _step(h3, l3, words[r + 3, 2], words[r + 3, 3])
+            out[r, k], out[r + 1, k] = np.uint32(x0 & _LOW), np.uint32(x1 & _LOW)
+            out[r + 2, k], out[r + 3, k] = np.uint32(x2 & _LOW), np.uint32(x3 & _LOW)
+            if q < pairs:
+                out[r, k + 1], out[r + 1, k + 1] = np.uint32(x0 >> np.uint64(32)), np.uint32(x1 >> np.uint64(32))
+                out[r + 2, k + 1], out[r + 3, k + 1] = np.uint32(x2 >> np.uint64(32)), np.uint32(x3 >> np.uint64(32))
+            else:
+                carry[r], carry[r + 1], carry[r + 2], carry[r + 3] = (x0 >> np.uint64(32), x1 >> np.uint64(32),
+                                                                      x2 >> np.uint64(32), x3 >> np.uint64(32))
+        words[r, 0], words[r, 1], words[r + 1, 0], words[r + 1, 1] = h0, l0, h1, l1
+        words[r + 2, 0], words[r + 2, 1], words[r + 3, 0], words[r + 3, 1] = h2, l2, h3, l3
+        r += 4
+    for r in range(r, n_rows):
+        h, lo = words[r, 0], words[r, 1]
+        for q in range(pairs + odd):
+            k = start + 2 * q
+            x = _dxsm(h, lo)
+            h, lo = _step(h, lo, words[r, 2], words[r, 3])
+            out[r, k] = np.uint32(x & _LOW)
+            if q < pairs:
+                out[r, k + 1] = np.uint32(x >> np.uint64(32))
+            else:
+                carry[r] = x >> np.uint64(32)
+        words[r, 0], words[r, 1] = h, lo
+
+
+def _generator_words(gen: np.random.Generator) -> list[int]:
+    """A PCG64DXSM generator's state and increment as the words :func:`_fill` steps."""
+    st = gen.bit_generator.state["state"]
+    mask = (1 << 64) - 1
+    return [st["state"] >> 64, st["state"] & mask, st["inc"] >> 64, st["inc"] & mask]
+
+
 class Streams:
     """The daily decision streams of one replicate."""
 
     def __init__(self, seed: int, replicate: int, n: int) -> None:
         self.n = n
-        self._gens = {name: _generator(seed, replicate, 1, i) for i, name in enumerate(DAILY_STREAMS)}
-        # A float32 draw uses half of one 64-bit output (low half first); with n odd, a day ends halfway
-        # through an output and the next day starts with its high half, as Generator.random would.
-        self._carry: dict[str, np.ndarray | None] = dict.fromkeys(self._gens)
+        self._words = np.array([_generator_words(_generator(seed, replicate, 1, i)) for i in range(len(DAILY_STREAMS))],
+                               np.uint64)
+        self._carry = np.zeros(len(DAILY_STREAMS), np.uint64)
+        self._start = 0
+        # Each day is written over the previous one: a fresh array a day would cost page faults.
+        self._bits = np.empty((len(DAILY_STREAMS), n), np.uint32)
 
     def day(self) -> DailyDraws:
-        """Draw the next day for every customer, from every stream.
+        """Draw the next day for every customer, from every stream; valid until the next call.
 
-        The numbers are those of ``gen.random(n, dtype=np.float32)`` day after day, but taken as raw
-        64-bit outputs (``random_raw``) and split into 32-bit halves: about half the cost, and no
-        float conversion for customers whose draw is never read.
+        The numbers are those of ``gen.random(n, dtype=np.float32)`` day after day (with n odd a day ends
+        halfway through a 64-bit output and the next starts with its high half), kept as raw 32-bit
+        halves: no float conversion for customers whose draw is never read.
         """
-        return DailyDraws(**{name: Uniforms(self._bits(name)) for name in self._gens})
-
-    def _bits(self, name: str) -> np.ndarray:
-        n, carry = self.n, self._carry[name]
-        m = n - (carry is not None)
-        raw = self._gens[name].bit_generator.random_raw((m + 1) // 2)
-        halves = raw.view(np.uint32)
-        if sys.byteorder == "big":
-            halves = halves.reshape(-1, 2)[:, ::-1].ravel()
-        self._carry[name] = halves[m:m + 1].copy() if m % 2 else None
-        return halves[:m] if carry is None else np.concatenate([carry, halves[:m]])
+        _fill(self._words, self._carry, self._start, self._bits)
+        self._start = (self._start + self.n) % 2
+        return DailyDraws(*(Uniforms(row) for row in self._bits))
