@@ -42,8 +42,9 @@ class Trips:
     def link(self, linked: np.ndarray) -> None:
         """Set which trips present a card, and gather those trips once for every phase that reads them."""
         self.linked = linked
-        self.card = CardTrips(self.idx[linked], self.value[linked], self.split[linked], self.own[linked],
-                              self.band[linked])
+        pos = np.flatnonzero(linked)
+        self.card = CardTrips(self.idx.take(pos), self.value.take(pos), self.split.take(pos, axis=0),
+                              self.own.take(pos), self.band.take(pos))
 
 
 @dataclass

@@ -190,13 +190,10 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
         mem.acc_what[:] = 0
         mem.acc_mean[:] = 0
         return
-    base_mean = base_sum[:, None] / n_alive
-    floor = np.maximum(priors.base_err[:, kidx], 0.5 * base_mean)
-    acc = np.clip(1.0 - kerr / np.maximum(floor, 1e-9), 0.0, 1.0)
+    half_mean = 0.5 * (base_sum / n_alive)
     mem.acc_what[:] = 0
     mem.acc_mean[:] = 0
-    mem.acc_what[kidx] = acc[0]
-    mem.acc_mean[kidx] = acc.mean(axis=0)
+    kernels.member_accuracy(kidx, kerr, priors.base_err, half_mean, mem.acc_what, mem.acc_mean)
 
 
 def _life_change_scores(pop: Population, arm: Arm, alive: np.ndarray, day: int, S: int) -> np.ndarray:

@@ -277,45 +277,52 @@ def defect(day, c_expected, weight, defect_bits, alive, defect_rate, defect_day,
     Returns how many were written to ``out_gone``; marks them not alive.
     """
     scheme = member.size > 0
-    # Recent value is between -1 and 1, so a member's chance is within exp(+-weight) of the base rate.
+    # Recent value is between -1 and 1, so a member's chance is within exp(+-weight) of the base rate: only
+    # a draw below that bound can mean leaving, and the exact chance is worked out for those few alone (a
+    # branch on membership, a coin flip across customers, would stall the processor on every customer).
     bound = math.exp(weight) * (1.0 + 1e-5)
     k = 0
     for i in range(alive.size):
-        if not alive[i]:
-            continue
         p = defect_rate[i]
         u = uniform(defect_bits, i)
-        if scheme and member[i]:
-            if np.float64(u) >= np.float64(p) * bound:
-                continue
-            p = p * F32(math.exp(-F32(weight) * recent_value(c_expected, value_ema[i], spend_ema[i])))
-        if u < p:
-            alive[i] = False
-            defect_day[i] = day
-            out_gone[k] = i
-            k += 1
+        if (np.float64(u) < np.float64(p) * bound) & alive[i]:
+            if scheme and member[i]:
+                p = p * F32(math.exp(-F32(weight) * recent_value(c_expected, value_ema[i], spend_ema[i])))
+            if u < p:
+                alive[i] = False
+                defect_day[i] = day
+                out_gone[k] = i
+                k += 1
     return k
 
 
 @njit(cache=True, error_model="numpy")
 def join_draws(member, alive, shoppers, p_till, p_ref, join_bits, out):
     """Non-members who join today (enrolment.join): shopper ``shoppers[t]`` (ascending) with chance
-    ``p_till[t]`` (ignored for members), anyone alive at ``p_ref`` if that is positive (referrals).
+    ``max(p_till[t], p_ref)`` (``p_till`` is ignored for members), anyone else alive at ``p_ref`` (referrals).
 
     Returns how many were written to ``out``, in customer order.
     """
-    # Branch-free selection: membership is a coin flip across customers, so branches mispredict.
+    # Shoppers first, then everyone at the referral chance merged in customer order: one pass over all
+    # customers asking "is this one the next shopper?" would branch at random on every customer.
+    till = np.empty(shoppers.size + 1, np.intp)
+    n_till = 0
+    for t in range(shoppers.size):
+        i = shoppers[t]
+        till[n_till] = i
+        n_till += alive[i] & ~member[i] & (np.float64(uniform(join_bits, i)) < max(p_till[t], p_ref))
+    if p_ref <= 0.0:
+        out[:n_till] = till[:n_till]
+        return n_till
+    till[n_till] = -1  # a sentinel no customer matches
     k = 0
     t = 0
-    n_shop = shoppers.size
     for i in range(alive.size):
-        p = 0.0
-        if t < n_shop and shoppers[t] == i:
-            p = p_till[t]
-            t += 1
-        p = max(p, p_ref)  # both are chances (>= 0), so with no referrals p is unchanged
+        # A shopper who joined came from the first pass (their chance is at least p_ref).
+        from_till = till[t] == i
+        t += from_till
         out[k] = i
-        k += alive[i] & ~member[i] & (np.float64(uniform(join_bits, i)) < p)
+        k += from_till | (alive[i] & ~member[i] & (np.float64(uniform(join_bits, i)) < p_ref))
     return k
 
 
@@ -337,16 +344,19 @@ def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, tr
     customers ``bounds[s]:bounds[s + 1]``. Counts are exact."""
     scheme = member.size > 0
     for s in range(bounds.size - 1):
+        lo, hi = bounds[s], bounds[s + 1]
         n_alive = n_active = n_members = n_consenting = n_points = 0
-        for i in range(bounds[s], bounds[s + 1]):
+        # Branch-free sums over contiguous columns, which the compiler turns into vector instructions.
+        for i in range(lo, hi):
             a = alive[i]
-            n_alive += a
-            n_active += a & (day - last_visit[i] < lapse_days)
-            if scheme:
+            n_alive += np.int64(a)
+            n_active += np.int64(a & (day - last_visit[i] < lapse_days))
+        if scheme:
+            for i in range(lo, hi):
                 m = member[i]
-                n_members += m
-                n_consenting += m & ((consent[i] & transactions_bit) != 0)
-                n_points += points[i]
+                n_members += np.int64(m)
+                n_consenting += np.int64(m & ((consent[i] & transactions_bit) != 0))
+                n_points += np.int64(points[i])
         sums[0, s], sums[1, s], sums[2, s] = n_alive, n_active, n_members
         sums[3, s], sums[4, s] = n_consenting, n_points
 
@@ -375,6 +385,26 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
         if known[i]:
             k += 1
     return count
+
+
+@njit(cache=True, error_model="numpy")
+def member_accuracy(idx, err, base_err, half_mean, acc_what, acc_mean):
+    """Each known member's accuracy per dimension (insight.snapshot): 1 - error / the error of knowing only
+    the average, that error floored at half its mean over customers (``half_mean``), clipped to 0-1;
+    ``acc_what`` gets the category mix's, ``acc_mean`` the mean over dimensions (float32, summed in
+    dimension order, as numpy's mean over the first axis)."""
+    D = err.shape[0]
+    for t in range(idx.size):
+        i = idx[t]
+        total = F32(0.0)
+        for d in range(D):
+            floor = max(base_err[d, i], half_mean[d])
+            a = F32(1.0) - err[d, t] / max(floor, F32(1e-9))
+            a = min(max(a, F32(0.0)), F32(1.0))
+            if d == 0:
+                acc_what[i] = a
+            total += a
+        acc_mean[i] = total / F32(D)
 
 
 @njit(cache=True, error_model="numpy")
@@ -579,13 +609,13 @@ def family_errors(idx, fresh, k, k_family, obs_trips, inferred, family_told, hou
 @njit(cache=True, error_model="numpy")
 def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, issued):
     """Add whole points ``pts`` to members ``idx`` (unique; points.credit): balances, the earning period
-    ``bucket`` of ``buckets`` (periods x customers; -1 without age expiry) and the day of the latest
+    ``bucket`` of ``buckets`` (customers x periods; -1 without age expiry) and the day of the latest
     earning; per-segment points issued into ``issued``, in member order."""
     for t in range(idx.size):
         i = idx[t]
         points[i] += pts[t]
         if bucket >= 0:
-            buckets[bucket, i] += pts[t]
+            buckets[i, bucket] += pts[t]
         last_earn[i] = day
         issued[segment[i]] += np.float64(pts[t])
 
@@ -594,7 +624,7 @@ def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, is
 def take_points(current, idx, amount, points, buckets):
     """Remove ``amount[t]`` points from member ``idx[t]``'s balance (points._take), from the earning periods
     oldest first: those after ``current`` in ring order (-1 without age expiry)."""
-    n_periods = buckets.shape[0]
+    n_periods = buckets.shape[1]
     for t in range(idx.size):
         i = idx[t]
         left = amount[t]
@@ -605,6 +635,6 @@ def take_points(current, idx, amount, points, buckets):
             if left == 0:  # periods hold no negative balances, so the rest would take nothing
                 break
             j = (current + k) % n_periods
-            take = min(left, buckets[j, i])
-            buckets[j, i] -= take
+            take = min(left, buckets[i, j])
+            buckets[i, j] -= take
             left -= take

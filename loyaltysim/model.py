@@ -152,9 +152,9 @@ class LoyaltyModel(mesa.Model):
         mem = arm.mem
         if rules.n_buckets != old.n_buckets:
             # Expiry switched on or re-timed: current balances start ageing today.
-            mem.buckets = np.zeros((rules.n_buckets, self.population.n), np.int32)
+            mem.buckets = np.zeros((self.population.n, rules.n_buckets), np.int32)
             if rules.n_buckets:
-                mem.buckets[(day // rules.bucket_days) % rules.n_buckets] = mem.points
+                mem.buckets[:, (day // rules.bucket_days) % rules.n_buckets] = mem.points
         members = np.flatnonzero(mem.member)
         if rules.scheme.points is not None:
             mem.goal[members] = points_mod.choose_goals(self.population, rules, members)

@@ -54,7 +54,7 @@ class MemberState:
     join_day: np.ndarray     # int32
     consent: np.ndarray      # uint8 bitmask over DATA_SOURCES
     points: np.ndarray       # int32 balance
-    buckets: np.ndarray      # int32 (B, n) points by earning period, oldest expire first (B=0 without age expiry)
+    buckets: np.ndarray      # int32 (n, B) points by earning period, oldest expire first (B=0 without age expiry)
     last_earn: np.ndarray    # int32 day points were last earned
     goal: np.ndarray         # int8 index of the reward the member is working toward
     stamps: np.ndarray       # int16 stamps on the current card
@@ -87,7 +87,7 @@ class MemberState:
         i4 = lambda: np.zeros(n, np.int32)  # noqa: E731
         return cls(
             member=np.zeros(n, bool), ever_joined=np.zeros(n, bool), join_day=np.full(n, NO_DAY, np.int32), consent=np.zeros(n, np.uint8),
-            points=i4(), buckets=np.zeros((buckets, n), np.int32), last_earn=i4(), goal=np.zeros(n, np.int8),
+            points=i4(), buckets=np.zeros((n, buckets), np.int32), last_earn=i4(), goal=np.zeros(n, np.int8),
             stamps=np.zeros(n, np.int16), tier=np.zeros(n, np.int8), qualifying=f4(), vouchers=f4(),
             offer_until=np.full(n, NO_DAY, np.int32), offer_cat=np.zeros(n, np.int8),
             satisfaction=np.full(n, 0.5, np.float32), value_ema=f4(), spend_ema=f4(), last_update=i4(),

@@ -122,11 +122,12 @@ def expire(arm: Arm, day: int) -> None:
         return
     if rules.n_buckets and day > 0 and day % rules.bucket_days == 0:
         # The period about to be reused holds points earned n_buckets periods ago: past their age.
-        old = mem.buckets[_bucket(rules, day)]
+        j = _bucket(rules, day)
+        old = mem.buckets[:, j]
         idx = np.flatnonzero(old)
         amount = old[idx].copy()
         mem.points[idx] -= amount
-        old[idx] = 0
+        mem.buckets[idx, j] = 0
         arm.ledger.add("points_expired", idx, amount.astype(np.float64))
     if exp.inactivity_days:
         idx = np.flatnonzero((mem.points > 0) & (day - mem.last_earn >= exp.inactivity_days))
@@ -139,8 +140,8 @@ def forfeit(arm: Arm, idx: np.ndarray) -> None:
     amount = mem.points[idx].copy()
     arm.ledger.add("points_expired", idx, amount.astype(np.float64))
     mem.points[idx] = 0
-    if mem.buckets.shape[0]:
-        mem.buckets[:, idx] = 0
+    if mem.buckets.shape[1]:
+        mem.buckets[idx] = 0
 
 
 def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:
