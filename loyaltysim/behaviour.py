@@ -76,10 +76,10 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
     if mem is None:
         no_f4, no_i4 = np.zeros(0, np.float32), np.zeros(0, np.int32)
         m = (np.zeros(0, bool), np.zeros(0, np.int8), no_i4, np.zeros(0, np.int16), np.zeros(0, np.int8),
-             no_f4, no_f4, no_f4, no_i4, no_f4, np.zeros(0, np.uint8))
+             no_f4, no_f4, no_i4, no_f4, np.zeros(0, np.uint8))
         r = (np.ones(1), np.ones(1), np.ones(1), np.zeros(1), np.ones(pop.categories.shape[1], np.float32))
     else:
-        m = (mem.member, mem.goal, mem.points, mem.stamps, mem.tier, mem.value_ema, mem.spend_ema, mem.vouchers,
+        m = (mem.member, mem.goal, mem.points, mem.stamps, mem.tier, mem.recent, mem.vouchers,
              mem.offer_until, mem.acc_what, mem.consent)
         r = (_nonempty(rules.reward_points, 1.0), _nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
              rules.tier_status_share.astype(np.float64), rules.cat_mult)

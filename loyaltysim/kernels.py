@@ -90,14 +90,23 @@ def recent_value(expected_share, value_ema, spend_ema):
     return F32(math.tanh(share / F32(expected_share)))
 
 
+@njit(cache=True, error_model="numpy")
+def refresh_recent_values(expected_share, idx, value_ema, spend_ema, recent):
+    """Store the :func:`recent_value` of members ``idx`` in ``recent``: it changes only when their moving
+    averages do (weekly), and the daily passes read it for every member who shops or might defect."""
+    for t in range(idx.size):
+        i = idx[t]
+        recent[i] = recent_value(expected_share, value_ema[i], spend_ema[i])
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_basket, points, stamps, need,
-                    perceived, tier_mult, tier_status, cat_dot, value_ema, spend_ema, vouchers, offer_until,
-                    acc_what, consent):
+                    perceived, tier_mult, tier_status, cat_dot, recent, vouchers, offer_until, acc_what, consent):
     """What membership adds to a member's utility of shopping here (behaviour.choose_store), float64.
 
     ``need`` and ``perceived`` are the points and worth of the member's goal, ``tier_mult`` and
-    ``tier_status`` their tier's, ``cat_dot`` the category mix times the category multipliers."""
+    ``tier_status`` their tier's, ``cat_dot`` the category mix times the category multipliers, ``recent``
+    the member's :func:`recent_value`."""
     # reward_rate
     rate = 0.0
     if c[C_HAS_POINTS] != 0.0:
@@ -112,7 +121,7 @@ def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_
         rate += np.float64(F32(c[C_STAMP_PERCEIVED])
                            / (F32(c[C_STAMP_LEFT]) * max(mean_basket, F32(c[C_STAMP_MIN_SPEND]))))
     add = np.float64(F32(c[C_REWARD_WEIGHT]) * rs) * rate
-    add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent_value(c[C_EXPECTED_SHARE], value_ema, spend_ema))
+    add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent)
     add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(c, points, stamps, need, perceived, mean_basket)
     if c[C_HAS_MEMBER_PRICING] != 0.0:
         add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
@@ -130,7 +139,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
                 hour_bits, alive, habit, habit_alpha, needs,
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
-         member, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what, consent,
+         member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for customers ``lo:hi`` (behaviour.needs, choose_store,
@@ -152,8 +161,9 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         u_need = uniform(need_bits, i)
         need = alive[i] & (u_need < p)
         # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward seeking
-        # and pull are at most 1): only a draw below that bound needs the member's pull.
-        if accelerate and member[i] and alive[i] and not need and np.float64(u_need) < np.float64(p) * bound:
+        # and pull are at most 1): only a draw below that bound needs the member's pull. The test is
+        # written without short cuts: a branch on membership, a coin flip across customers, stalls.
+        if accelerate and (np.float64(u_need) < np.float64(p) * bound) & ~need & member[i] & alive[i]:
             g = goal[i]
             boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
                 c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i])
@@ -176,7 +186,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
             u = F32(np.float64(u) + _member_utility(
                 day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
                 points[i], stamps[i], reward_points[g], reward_perceived[g], tier_mult[tr], tier_status_share[tr],
-                cat_dot, value_ema[i], spend_ema[i], vouchers[i], offer_until[i], acc_what[i], consent[i]))
+                cat_dot, recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i]))
         x = min(max(u, F32(-60.0)), F32(60.0))
         prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
         here = uniform(choice_bits, i) < prob
@@ -227,7 +237,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
          alive, habit, habit_alpha, needs,
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
-         member, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until, acc_what, consent,
+         member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for every customer (see :func:`_shop_range`);
@@ -236,7 +246,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
                        category_bits, brand_bits, hour_bits, alive, habit, habit_alpha, needs,
                        need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
                        mean_basket, basket_mu, basket_sd, categories, own_label, hours,
-                       member, goal, points, stamps, tier, value_ema, spend_ema, vouchers, offer_until,
+                       member, goal, points, stamps, tier, recent, vouchers, offer_until,
                        acc_what, consent, reward_points, reward_perceived, tier_mult, tier_status_share,
                        cat_mult, out_idx, out_logvalue, out_split, out_own, out_band)
 
@@ -270,8 +280,7 @@ def settle_trips(day, idx, value, split, discount, segment, margin, visits, spen
 
 
 @njit(cache=True, error_model="numpy")
-def defect(day, c_expected, weight, defect_bits, alive, defect_rate, defect_day, member, value_ema, spend_ema,
-           out_gone):
+def defect(day, weight, defect_bits, alive, defect_rate, defect_day, member, recent, out_gone):
     """Customers who leave the retailer for good today; members the scheme served well less often.
 
     Returns how many were written to ``out_gone``; marks them not alive.
@@ -287,7 +296,7 @@ def defect(day, c_expected, weight, defect_bits, alive, defect_rate, defect_day,
         u = uniform(defect_bits, i)
         if (np.float64(u) < np.float64(p) * bound) & alive[i]:
             if scheme and member[i]:
-                p = p * F32(math.exp(-F32(weight) * recent_value(c_expected, value_ema[i], spend_ema[i])))
+                p = p * F32(math.exp(-F32(weight) * recent[i]))
             if u < p:
                 alive[i] = False
                 defect_day[i] = day

@@ -159,6 +159,8 @@ class LoyaltyModel(mesa.Model):
         if rules.scheme.points is not None:
             mem.goal[members] = points_mod.choose_goals(self.population, rules, members)
         mem.tier[:] = np.minimum(mem.tier, max(rules.tier_thresholds.size - 1, 0))
+        kernels.refresh_recent_values(self.spec.behaviour.expected_value_share, members, mem.value_ema, mem.spend_ema,
+                                      mem.recent)
 
     def _shop(self, arm: Arm, draws: DailyDraws) -> Trips:
         return behaviour.shop(self.spec, self.population, arm.shop, arm.mem, arm.rules, draws, self.day,
@@ -236,10 +238,9 @@ class LoyaltyModel(mesa.Model):
         mem = arm.mem
         gone = np.empty(pop.n, np.intp)
         no = np.zeros(0, np.float32)
-        k = kernels.defect(day, b.expected_value_share, b.defection_value_weight, draws.defect.bits, shop.alive,
-                           pop.defect_rate, shop.defect_day, mem.member if mem is not None else np.zeros(0, bool),
-                           mem.value_ema if mem is not None else no,
-                           mem.spend_ema if mem is not None else no, gone)
+        k = kernels.defect(day, b.defection_value_weight, draws.defect.bits, shop.alive, pop.defect_rate,
+                           shop.defect_day, mem.member if mem is not None else np.zeros(0, bool),
+                           mem.recent if mem is not None else no, gone)
         gone = gone[:k].copy()
         arm.ledger.add("defections", gone, 1.0)
         if arm.has_scheme:

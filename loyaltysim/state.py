@@ -66,6 +66,7 @@ class MemberState:
     satisfaction: np.ndarray  # float32 0-1: the scheme's recent net value against expectation (0.5 neutral)
     value_ema: np.ndarray    # float32 recent perceived net value per day
     spend_ema: np.ndarray    # float32 recent spend per day here
+    recent: np.ndarray       # float32 recent net value, -1 to 1 (behaviour.recent_value), kept with the averages
     last_update: np.ndarray  # int32 day of the latest satisfaction update
     # The business's view, built only from linked, consented data.
     obs_trips: np.ndarray    # float32 weighted linked trips observed
@@ -90,7 +91,7 @@ class MemberState:
             points=i4(), buckets=np.zeros((n, buckets), np.int32), last_earn=i4(), goal=np.zeros(n, np.int8),
             stamps=np.zeros(n, np.int16), tier=np.zeros(n, np.int8), qualifying=f4(), vouchers=f4(),
             offer_until=np.full(n, NO_DAY, np.int32), offer_cat=np.zeros(n, np.int8),
-            satisfaction=np.full(n, 0.5, np.float32), value_ema=f4(), spend_ema=f4(), last_update=i4(),
+            satisfaction=np.full(n, 0.5, np.float32), value_ema=f4(), spend_ema=f4(), recent=f4(), last_update=i4(),
             obs_trips=f4(), obs_last=np.full(n, NO_DAY, np.int32),
             obs_cat=np.zeros((n, len(CATEGORIES)), np.float32), obs_dow=np.zeros((n, 7), np.float32),
             obs_hour=np.zeros((n, len(HOUR_BANDS)), np.float32), obs_own=f4(), obs_logb=f4(),

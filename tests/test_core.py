@@ -11,7 +11,7 @@ from loyaltysim.experiment import run_replicate
 from loyaltysim.insight import snapshot
 from loyaltysim.metrics import RAW_NAMES
 from loyaltysim.model import LoyaltyModel
-from loyaltysim.rng import DAILY_STREAMS, Streams, _generator
+from loyaltysim.rng import Streams
 
 from helpers import base_data, scenario
 
@@ -110,18 +110,6 @@ def test_streams_draw_for_everyone_every_day_independently_of_use():
     second_b = b.day()
     np.testing.assert_array_equal(second_a.need, second_b.need)
     assert not np.array_equal(Streams(5, 1, 100).day().need, Streams(5, 0, 100).day().need)
-
-
-@pytest.mark.parametrize("n", [1, 2, 7, 1001])
-def test_streams_are_numpys_float32_draws_day_after_day(n):
-    # The compiled generator must give exactly Generator.random(n, dtype=float32) of each named stream, also
-    # when n is odd and a day ends halfway through one of the generator's 64-bit outputs.
-    streams = Streams(11, 2, n)
-    gens = [_generator(11, 2, 1, i) for i in range(len(DAILY_STREAMS))]
-    for _ in range(5):
-        day = streams.day()
-        for gen, name in zip(gens, DAILY_STREAMS):
-            np.testing.assert_array_equal(np.asarray(getattr(day, name)), gen.random(n, dtype=np.float32))
 
 
 def test_replicates_do_not_depend_on_each_other():

@@ -98,6 +98,7 @@ def enrol(pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
     mem.last_update[idx] = day
     mem.value_ema[idx] = 0
     mem.spend_ema[idx] = 0
+    mem.recent[idx] = 0  # the recent value of no value
     told = (consent & CONSENT_BIT["demographics"]) > 0
     mem.family_told[idx[told]] = pop.household[idx[told]]
     arm.ledger.add("joins", idx, 1.0)
@@ -161,6 +162,7 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
     spent = arm.spend_week[idx]
     mem.value_ema[idx] += a * (arm.net_value[idx] / SATISFACTION_EVERY_DAYS - mem.value_ema[idx])
     mem.spend_ema[idx] += a * (spent / SATISFACTION_EVERY_DAYS - mem.spend_ema[idx])
+    kernels.refresh_recent_values(b.expected_value_share, idx, mem.value_ema, mem.spend_ema, mem.recent)
     share = mem.value_ema[idx] / np.maximum(mem.spend_ema[idx], 0.05)
     expect = max(b.expected_value_share, 1e-4)
     mem.satisfaction[idx] = sigmoid(2.0 * (share - expect) / expect).astype(np.float32)
