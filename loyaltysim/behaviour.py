@@ -89,10 +89,11 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
                      pop.categories, pop.own_label, pop.hours, *m, *r, idx, value, split, own, band)
-    idx = idx[:k].copy()
+    # The trips are views of the day's buffers (no copies): they live for the day.
+    idx = idx[:k]
     value = np.exp(value[:k])  # numpy's exp, as draw_baskets
     member = mem.member[idx] if mem is not None else np.zeros(k, bool)
-    return Trips(idx=idx, value=value, split=split[:k].copy(), own=own[:k].copy(), band=band[:k].copy(),
+    return Trips(idx=idx, value=value, split=split[:k], own=own[:k], band=band[:k],
                  member=member, linked=np.zeros(k, bool), discount=np.zeros(k))
 
 

@@ -647,3 +647,18 @@ def take_points(current, idx, amount, points, buckets):
             take = min(left, buckets[i, j])
             buckets[i, j] -= take
             left -= take
+
+
+@njit(cache=True, error_model="numpy")
+def segment_sums(segment, idx, amounts, sums):
+    """Add ``amounts[t]`` to the sum of customer ``idx[t]``'s segment, in order (as ``np.bincount``
+    with weights, without gathering the segments first)."""
+    for t in range(idx.size):
+        sums[segment[idx[t]]] += np.float64(amounts[t])
+
+
+@njit(cache=True, error_model="numpy")
+def segment_sums_of_one(segment, idx, amount, sums):
+    """:func:`segment_sums` with one amount for every customer."""
+    for t in range(idx.size):
+        sums[segment[idx[t]]] += amount

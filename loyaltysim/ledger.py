@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from loyaltysim import kernels
 from loyaltysim.metrics import INDEX, RAW_NAMES
 
 STATES = ("balanced", "business-extractive", "customer-subsidised", "lose-lose")
@@ -21,11 +22,14 @@ class DayLedger:
     def reset(self) -> None:
         self.values[:] = 0.0
 
-    def add(self, name: str, idx: np.ndarray, amounts: np.ndarray | float | None = None) -> None:
-        """Add per-customer amounts (or a count of 1 each, or one amount for all) for customers ``idx``."""
-        if isinstance(amounts, (int, float, np.floating)):
-            amounts = np.full(idx.size, float(amounts))
-        self.values[INDEX[name]] += np.bincount(self.segment[idx], amounts, minlength=self.n_segments)
+    def add(self, name: str, idx: np.ndarray, amounts: np.ndarray | float) -> None:
+        """Add per-customer amounts (or one amount for all) for customers ``idx``."""
+        sums = np.zeros(self.n_segments)
+        if isinstance(amounts, (int, float, np.integer, np.floating)):
+            kernels.segment_sums_of_one(self.segment, idx, float(amounts), sums)
+        else:
+            kernels.segment_sums(self.segment, idx, amounts, sums)
+        self.values[INDEX[name]] += sums
 
     def add_columns(self, names: list[str], idx: np.ndarray, amounts: np.ndarray) -> None:
         """Add a (len(idx), len(names)) matrix of per-customer amounts, one metric per column."""
