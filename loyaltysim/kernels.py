@@ -355,17 +355,20 @@ def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, tr
     for s in range(bounds.size - 1):
         lo, hi = bounds[s], bounds[s + 1]
         n_alive = n_active = n_members = n_consenting = n_points = 0
-        # Branch-free sums over contiguous columns, which the compiler turns into vector instructions.
-        for i in range(lo, hi):
-            a = alive[i]
+        # Branch-free sums over each segment's slices, which the compiler turns into vector instructions
+        # (indexing from lo would make it check every index for a negative wrap-around).
+        al, last = alive[lo:hi], last_visit[lo:hi]
+        for i in range(al.size):
+            a = al[i]
             n_alive += np.int64(a)
-            n_active += np.int64(a & (day - last_visit[i] < lapse_days))
+            n_active += np.int64(a & (day - last[i] < lapse_days))
         if scheme:
-            for i in range(lo, hi):
-                m = member[i]
+            mem, con, pts = member[lo:hi], consent[lo:hi], points[lo:hi]
+            for i in range(mem.size):
+                m = mem[i]
                 n_members += np.int64(m)
-                n_consenting += np.int64(m & ((consent[i] & transactions_bit) != 0))
-                n_points += np.int64(points[i])
+                n_consenting += np.int64(m & ((con[i] & transactions_bit) != 0))
+                n_points += np.int64(pts[i])
         sums[0, s], sums[1, s], sums[2, s] = n_alive, n_active, n_members
         sums[3, s], sums[4, s] = n_consenting, n_points
 
