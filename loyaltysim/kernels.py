@@ -513,39 +513,27 @@ def privacy_costs(members, segment, consent, privacy, privacy_by_mask, net_value
 
 
 @njit(cache=True, error_model="numpy")
-def leavers(members, satisfaction, leave_bits, daily, out):
-    """Members who leave the scheme today, less often the satisfied (enrolment.leave_and_withdraw)."""
-    k = 0
+def member_decisions(members, satisfaction, consent, transactions_bit, privacy, belonging, leave_bits, consent_bits,
+                     refer_bits, leave_daily, withdraw_daily, refer_daily, out_leave, out_withdraw):
+    """Each member's end-of-day decisions, in one pass (enrolment.leave_withdraw_and_refer): leave the
+    scheme (less often the satisfied); else, if consenting, withdraw consent (privacy-concerned,
+    dissatisfied members more often); and, still a member, refer others (satisfied, belonging-motivated
+    members more). Writes leavers and withdrawers to the ``out_*`` buffers; returns their counts and the
+    number of referrals."""
+    n_leave = n_withdraw = n_refer = 0
     for t in range(members.size):
         i = members[t]
-        if uniform(leave_bits, i) < F32(daily) * (F32(1.0) - satisfaction[i]):
-            out[k] = i
-            k += 1
-    return k
-
-
-@njit(cache=True, error_model="numpy")
-def withdrawals(members, consent, transactions_bit, privacy, satisfaction, consent_bits, rate, out):
-    """Consenting members who withdraw consent today: privacy-concerned, dissatisfied ones more often."""
-    k = 0
-    for t in range(members.size):
-        i = members[t]
+        sat = satisfaction[i]
+        if uniform(leave_bits, i) < F32(leave_daily) * (F32(1.0) - sat):
+            out_leave[n_leave] = i
+            n_leave += 1
+            continue
         if consent[i] & transactions_bit:
-            if uniform(consent_bits, i) < F32(rate) * privacy[i] * (F32(1.0) - satisfaction[i]):
-                out[k] = i
-                k += 1
-    return k
-
-
-@njit(cache=True, error_model="numpy")
-def referrals(members, satisfaction, belonging, refer_bits, rate):
-    """How many referrals members make today: satisfied, belonging-motivated ones more (enrolment.refer)."""
-    k = 0
-    for t in range(members.size):
-        i = members[t]
-        if uniform(refer_bits, i) < F32(rate) * satisfaction[i] * belonging[i]:
-            k += 1
-    return k
+            if uniform(consent_bits, i) < F32(withdraw_daily) * privacy[i] * (F32(1.0) - sat):
+                out_withdraw[n_withdraw] = i
+                n_withdraw += 1
+        n_refer += uniform(refer_bits, i) < F32(refer_daily) * sat * belonging[i]
+    return n_leave, n_withdraw, n_refer
 
 
 @njit(cache=True, error_model="numpy")

@@ -228,11 +228,10 @@ class LoyaltyModel(mesa.Model):
         shop = arm.shop
         if arm.has_scheme:
             enrolment.update_satisfaction(sc, arm, day)
-            members = arm.members
-            enrolment.leave_and_withdraw(pop, arm, draws, members)
-            referrers = members[arm.mem.member[members]]      # today's joiners refer from tomorrow
-            enrolment.join(sc, pop, arm, draws, t.idx, day)   # on yesterday's referrals
-            enrolment.refer(pop, arm, draws, referrers)       # felt by tomorrow's joins
+            # Today's members decide (today's joiners from tomorrow); joins run on yesterday's referrals.
+            referrals = enrolment.leave_withdraw_and_refer(pop, arm, draws, arm.members)
+            enrolment.join(sc, pop, arm, draws, t.idx, day)
+            arm.referrals = float(referrals)
         # Defection: leaving the retailer for good, less likely for members the scheme has served well.
         b = self.spec.behaviour
         mem = arm.mem

@@ -170,18 +170,21 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
     arm.spend_week[:] = 0
 
 
-def leave_and_withdraw(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
-    """Dissatisfied members leave (forfeiting points); privacy-concerned, dissatisfied ones withdraw consent."""
-    mem, s = arm.mem, arm.rules.scheme
-    daily = 1.0 - (1.0 - s.enrolment.leave_rate_per_year) ** (1 / 365)
-    out = np.empty(members.size, np.intp)
-    leave(arm, out[:kernels.leavers(members, mem.satisfaction, draws.leave.bits, daily, out)].copy())
-    # Those who just left have no consent left to withdraw.
-    k = kernels.withdrawals(members, mem.consent, CONSENT_BIT["transactions"], pop.privacy, mem.satisfaction,
-                            draws.consent_change.bits, CONSENT_WITHDRAWAL_PER_YEAR / 365, out)
-    withdraw = out[:k]
+def leave_withdraw_and_refer(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> int:
+    """Dissatisfied members leave (forfeiting points); privacy-concerned, dissatisfied ones withdraw consent;
+    satisfied, belonging-motivated ones refer others. Returns today's referrals (tomorrow's joins feel them)."""
+    mem, en = arm.mem, arm.rules.scheme.enrolment
+    daily = 1.0 - (1.0 - en.leave_rate_per_year) ** (1 / 365)
+    leavers, withdrawers = np.empty(members.size, np.intp), np.empty(members.size, np.intp)
+    n_leave, n_withdraw, n_refer = kernels.member_decisions(
+        members, mem.satisfaction, mem.consent, CONSENT_BIT["transactions"], pop.privacy, pop.belonging,
+        draws.leave.bits, draws.consent_change.bits, draws.refer.bits, daily, CONSENT_WITHDRAWAL_PER_YEAR / 365,
+        en.referral_rate_per_year / 365, leavers, withdrawers)
+    leave(arm, leavers[:n_leave])
+    withdraw = withdrawers[:n_withdraw]
     mem.consent[withdraw] = 0
     mem.forget(withdraw)
+    return n_refer
 
 
 def leave(arm: Arm, idx: np.ndarray) -> None:
@@ -200,9 +203,3 @@ def leave(arm: Arm, idx: np.ndarray) -> None:
     mem.forget(idx)
     arm.mem.satisfaction[idx] = 0.5
     arm.ledger.add("leaves", idx, 1.0)
-
-
-def refer(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> None:
-    """Satisfied, belonging-motivated members refer others; tomorrow's joins feel the referrals."""
-    rate = arm.rules.scheme.enrolment.referral_rate_per_year / 365
-    arm.referrals = float(kernels.referrals(members, arm.mem.satisfaction, pop.belonging, draws.refer.bits, rate))
