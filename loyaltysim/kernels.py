@@ -156,20 +156,34 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
     # random outcome (a branch that goes either way at random stalls the processor).
     needers = np.empty(hi - lo, np.intp)
     n_need = 0
-    for i in range(lo, hi):
-        p = need_today[i]
-        u_need = uniform(need_bits, i)
-        need = alive[i] & (u_need < p)
+    if not accelerate:
+        for i in range(lo, hi):
+            needers[n_need] = i
+            n_need += alive[i] & (uniform(need_bits, i) < need_today[i])
+    else:
         # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward seeking
-        # and pull are at most 1): only a draw below that bound needs the member's pull. The test is
-        # written without short cuts: a branch on membership, a coin flip across customers, stalls.
-        if accelerate and (np.float64(u_need) < np.float64(p) * bound) & ~need & member[i] & alive[i]:
-            g = goal[i]
-            boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
-                c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i])
-            need = u_need < F32(np.float64(p) * boost)
-        needers[n_need] = i
-        n_need += need
+        # and pull are at most 1): only a draw below that bound needs the member's pull. A first pass
+        # keeps those candidates with the needers, without a branch (membership is a coin flip across
+        # customers, and a branch on it stalls); a second works out the candidates' pull.
+        for i in range(lo, hi):
+            p = need_today[i]
+            u_need = uniform(need_bits, i)
+            maybe = member[i] & (np.float64(u_need) < np.float64(p) * bound)
+            needers[n_need] = i
+            n_need += alive[i] & ((u_need < p) | maybe)
+        n_candidates, n_need = n_need, 0
+        for t in range(n_candidates):
+            i = needers[t]
+            p = need_today[i]
+            u_need = uniform(need_bits, i)
+            need = u_need < p
+            if not need:
+                g = goal[i]
+                boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
+                    c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i])
+                need = u_need < F32(np.float64(p) * boost)
+            needers[n_need] = i
+            n_need += need
     # 3. This retailer or the competition.
     n_here = 0
     for t in range(n_need):
