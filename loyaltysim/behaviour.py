@@ -121,7 +121,7 @@ def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
         c[K.C_HABIT_WEIGHT], c[K.C_PRICE_ADVANTAGE] = b.habit_weight, sc.competition.price_advantage
         c[K.C_COMP_REWARD_RATE], c[K.C_PRICE_WEIGHT] = sc.competition.reward_rate, b.price_weight
         c[K.C_REWARD_WEIGHT], c[K.C_VALUE_WEIGHT] = b.reward_weight, b.value_weight
-        c[K.C_FRICTION_WEIGHT], c[K.C_EXPECTED_SHARE] = b.friction_weight, b.expected_value_share
+        c[K.C_FRICTION_WEIGHT] = b.friction_weight
         c[K.C_STATUS_WEIGHT] = b.status_weight
     if rules is None:
         return c
