@@ -58,20 +58,30 @@ class CardTrips:
     band: np.ndarray
 
 
+class TripBuffers:
+    """Room for a day's trips of one arm (at most one per customer), written over day after day: fresh
+    arrays every day would cost the operating system a page fault for every 4 KiB written."""
+
+    def __init__(self, n: int, n_categories: int) -> None:
+        self.idx = np.empty(n, np.intp)
+        self.value = np.empty(n, np.float32)
+        self.split = np.empty((n, n_categories), np.float32)
+        self.own = np.empty(n, np.float32)
+        self.band = np.empty(n, np.intp)
+
+
 def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
-         draws: DailyDraws, day: int, weekday: int, habit_alpha: np.ndarray) -> Trips:
+         draws: DailyDraws, day: int, weekday: int, habit_alpha: np.ndarray,
+         buffers: TripBuffers | None = None) -> Trips:
     """Today's needs, store choices and baskets for one arm: :func:`needs`, :func:`choose_store` and
     :func:`draw_baskets` in one compiled pass over the customers (same rules, same draws).
 
     ``habit_alpha`` is :func:`habit_alpha` of every customer. The trips' ``member`` is filled in, and
-    ``linked`` and ``discount`` start at none.
+    ``linked`` and ``discount`` start at none. The trips are views of ``buffers`` (new ones if not
+    given), so they last until the same buffers shop again.
     """
-    n = pop.n
-    idx = np.empty(n, np.intp)
-    value = np.empty(n, np.float32)
-    split = np.empty((n, pop.categories.shape[1]), np.float32)
-    own = np.empty(n, np.float32)
-    band = np.empty(n, np.intp)
+    buf = buffers if buffers is not None else TripBuffers(pop.n, pop.categories.shape[1])
+    idx, value, split, own, band = buf.idx, buf.value, buf.split, buf.own, buf.band
     c = kernel_constants(sc, rules)
     if mem is None:
         no_f4, no_i4 = np.zeros(0, np.float32), np.zeros(0, np.int32)
@@ -89,7 +99,6 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
                      pop.categories, pop.own_label, pop.hours, *m, *r, idx, value, split, own, band)
-    # The trips are views of the day's buffers (no copies): they live for the day.
     idx = idx[:k]
     value = np.exp(value[:k])  # numpy's exp, as draw_baskets
     member = mem.member[idx] if mem is not None else np.zeros(k, bool)

@@ -79,7 +79,8 @@ class LoyaltyModel(mesa.Model):
     def _new_arm(self, name: str) -> Arm:
         pop = self.population
         arm = Arm(name=name, shop=ShopperState.new(pop.n, pop.preference),
-                  ledger=DayLedger(pop.segment, self.n_segments))
+                  ledger=DayLedger(pop.segment, self.n_segments),
+                  trip_buffers=behaviour.TripBuffers(pop.n, pop.categories.shape[1]))
         if name == "scheme":
             arm.rules = compile_rules(self.spec)
             arm.mem = MemberState.new(pop.n, arm.rules.n_buckets)
@@ -164,7 +165,7 @@ class LoyaltyModel(mesa.Model):
 
     def _shop(self, arm: Arm, draws: DailyDraws) -> Trips:
         return behaviour.shop(self.spec, self.population, arm.shop, arm.mem, arm.rules, draws, self.day,
-                              self.weekday, self.habit_alpha)
+                              self.weekday, self.habit_alpha, arm.trip_buffers)
 
     def _till(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
         if not arm.has_scheme:

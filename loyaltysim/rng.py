@@ -134,59 +134,79 @@ def _step(hi, lo, inc_hi, inc_lo):
     return p_hi + hi * _CHEAP_MULTIPLIER + inc_hi + np.uint64(new_lo < p_lo), new_lo
 
 
+LANES = 32
+"""Outputs of one generator computed side by side in :func:`_fill_row`: lane j makes outputs j,
+j + LANES, j + 2 LANES, ... (an LCG jumps LANES steps in one multiply-add), so the lanes are independent
+and the compiler turns them into vector instructions."""
+
+_HALF = np.uint64(32)
+
+
+@njit(cache=True, inline="always")
+def _mul_high(a, b):
+    """The high word of the 128-bit product of two uint64, from 32-bit halves (which vectorise; the
+    machine's one-instruction 64 x 64 multiply does not)."""
+    a0, a1, b0, b1 = a & _LOW, a >> _HALF, b & _LOW, b >> _HALF
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> _HALF) + (p01 & _LOW) + (p10 & _LOW)
+    return p11 + (p01 >> _HALF) + (p10 >> _HALF) + (mid >> _HALF)
+
+
 @njit(cache=True)
-def _fill(words, carry, start, out):
-    """Fill row r of ``out`` (streams x customers, uint32) with generator r's next outputs split into
-    32-bit halves, low half first: exactly numpy's ``PCG64DXSM.random_raw`` viewed as uint32 on a
-    little-endian machine, which is what ``Generator.random(dtype=np.float32)`` consumes.
+def _fill_row(state, jump, out, first, m):
+    """Write a generator's next ``m`` 64-bit outputs to ``out[first:first + m]`` and advance its
+    ``state`` (high, low, increment high, increment low).
 
-    ``words`` (streams x 4, uint64) holds each generator's state and increment (high, low words). With
-    ``start`` 1 the row begins with ``carry[r]``, the high half left over from the previous fill; a row
-    that ends halfway through an output leaves its high half in ``carry[r]``.
-
-    Four generators step together: each 128-bit step waits on the multiply before it, so one generator
-    alone leaves the processor idle.
+    ``jump`` is (multiplier high, low, increment high, low) of LANES steps at once (:func:`lane_jump`).
     """
-    n_rows, n = out.shape
-    if start:
-        for r in range(n_rows):
-            out[r, 0] = np.uint32(carry[r])
-    pairs = (n - start) // 2
-    odd = (n - start) % 2
-    r = 0
-    while r + 4 <= n_rows:
-        h0, l0, h1, l1 = words[r, 0], words[r, 1], words[r + 1, 0], words[r + 1, 1]
-        h2, l2, h3, l3 = words[r + 2, 0], words[r + 2, 1], words[r + 3, 0], words[r + 3, 1]
-        for q in range(pairs + odd):
-            k = start + 2 * q
-            x0, x1, x2, x3 = _dxsm(h0, l0), _dxsm(h1, l1), _dxsm(h2, l2), _dxsm(h3, l3)
-            h0, l0 = _step(h0, l0, words[r, 2], words[r, 3])
-            h1, l1 = _step(h1, l1, words[r + 1, 2], words[r + 1, 3])
-            h2, l2 = _step(h2, l2, words[r + 2, 2], words[r + 2, 3])
-            h3, l3 = _step(h3, l3, words[r + 3, 2], words[r + 3, 3])
-            out[r, k], out[r + 1, k] = np.uint32(x0 & _LOW), np.uint32(x1 & _LOW)
-            out[r + 2, k], out[r + 3, k] = np.uint32(x2 & _LOW), np.uint32(x3 & _LOW)
-            if q < pairs:
-                out[r, k + 1], out[r + 1, k + 1] = np.uint32(x0 >> np.uint64(32)), np.uint32(x1 >> np.uint64(32))
-                out[r + 2, k + 1], out[r + 3, k + 1] = np.uint32(x2 >> np.uint64(32)), np.uint32(x3 >> np.uint64(32))
-            else:
-                carry[r], carry[r + 1], carry[r + 2], carry[r + 3] = (x0 >> np.uint64(32), x1 >> np.uint64(32),
-                                                                      x2 >> np.uint64(32), x3 >> np.uint64(32))
-        words[r, 0], words[r, 1], words[r + 1, 0], words[r + 1, 1] = h0, l0, h1, l1
-        words[r + 2, 0], words[r + 2, 1], words[r + 3, 0], words[r + 3, 1] = h2, l2, h3, l3
-        r += 4
-    for r in range(r, n_rows):
-        h, lo = words[r, 0], words[r, 1]
-        for q in range(pairs + odd):
-            k = start + 2 * q
-            x = _dxsm(h, lo)
-            h, lo = _step(h, lo, words[r, 2], words[r, 3])
-            out[r, k] = np.uint32(x & _LOW)
-            if q < pairs:
-                out[r, k + 1] = np.uint32(x >> np.uint64(32))
-            else:
-                carry[r] = x >> np.uint64(32)
-        words[r, 0], words[r, 1] = h, lo
+    h, lo, inc_h, inc_l = state[0], state[1], state[2], state[3]
+    lane_h, lane_l = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
+    for j in range(LANES):
+        lane_h[j], lane_l[j] = h, lo
+        h, lo = _step(h, lo, inc_h, inc_l)
+    a_h, a_l, c_h, c_l = jump[0], jump[1], jump[2], jump[3]
+    blocks = m // LANES
+    for b in range(blocks):
+        base = first + b * LANES
+        for j in range(LANES):
+            hj, lj = lane_h[j], lane_l[j]
+            out[base + j] = _dxsm(hj, lj)
+            new_l = lj * a_l + c_l
+            lane_h[j] = _mul_high(lj, a_l) + lj * a_h + hj * a_l + c_h + np.uint64(new_l < c_l)
+            lane_l[j] = new_l
+    h, lo = lane_h[0], lane_l[0]  # the state of output blocks * LANES
+    for k in range(first + blocks * LANES, first + m):
+        out[k] = _dxsm(h, lo)
+        h, lo = _step(h, lo, inc_h, inc_l)
+    state[0], state[1] = h, lo
+
+
+@njit(cache=True)
+def _fill(words, jumps, n, start, out32, out64):
+    """Fill row r of ``out32`` (streams x an even width > n, uint32; ``out64`` is the same memory as
+    uint64) with generator r's next outputs split into 32-bit halves, low half first: exactly numpy's
+    ``PCG64DXSM.random_raw`` viewed as uint32 on a little-endian machine, which is what
+    ``Generator.random(dtype=np.float32)`` consumes.
+
+    The day's n numbers are ``out32[r, start:start + n]``. With ``start`` 1 the day begins with the high
+    half left over at ``out32[r, n]`` by the previous day (n odd), moved to ``out32[r, 1]``, and the new
+    outputs fill whole 64-bit words from word 1; with ``start`` 0 they fill from word 0.
+    """
+    m = (n - start + 1) // 2
+    for r in range(out32.shape[0]):
+        if start:
+            out32[r, 1] = out32[r, n]
+        _fill_row(words[r], jumps[r], out64[r], start, m)
+
+
+def lane_jump(words: np.ndarray) -> list[int]:
+    """(multiplier high, low, increment high, low) of LANES steps of a PCG64DXSM generator at once."""
+    mask, word = (1 << 128) - 1, (1 << 64) - 1
+    inc = (int(words[2]) << 64) | int(words[3])
+    mult, add = 1, 0
+    for _ in range(LANES):
+        mult, add = (mult * int(_CHEAP_MULTIPLIER)) & mask, (add * int(_CHEAP_MULTIPLIER) + inc) & mask
+    return [mult >> 64, mult & word, add >> 64, add & word]
 
 
 def _generator_words(gen: np.random.Generator) -> list[int]:
@@ -203,10 +223,11 @@ class Streams:
         self.n = n
         self._words = np.array([_generator_words(_generator(seed, replicate, 1, i)) for i in range(len(DAILY_STREAMS))],
                                np.uint64)
-        self._carry = np.zeros(len(DAILY_STREAMS), np.uint64)
+        self._jumps = np.array([lane_jump(w) for w in self._words], np.uint64)
         self._start = 0
         # Each day is written over the previous one: a fresh array a day would cost page faults.
-        self._bits = np.empty((len(DAILY_STREAMS), n), np.uint32)
+        self._bits = np.zeros((len(DAILY_STREAMS), (n + 2) // 2 * 2), np.uint32)
+        self._words64 = self._bits.view(np.uint64)
 
     def day(self) -> DailyDraws:
         """Draw the next day for every customer, from every stream; valid until the next call.
@@ -215,6 +236,7 @@ class Streams:
         halfway through a 64-bit output and the next starts with its high half), kept as raw 32-bit
         halves: no float conversion for customers whose draw is never read.
         """
-        _fill(self._words, self._carry, self._start, self._bits)
-        self._start = (self._start + self.n) % 2
-        return DailyDraws(*(Uniforms(row) for row in self._bits))
+        start, n = self._start, self.n
+        _fill(self._words, self._jumps, n, start, self._bits, self._words64)
+        self._start = (start + n) % 2
+        return DailyDraws(*(Uniforms(row[start:start + n]) for row in self._bits))

@@ -128,6 +128,7 @@ class Arm:
     insight: np.ndarray | None = None     # (8, segments) latest insight scores
     referrals: float = 0.0                # referrals made yesterday (drive today's joins)
     members: np.ndarray | None = None     # today's members, ascending (membership changes at the day's end)
+    trip_buffers: object = None           # behaviour.TripBuffers the day's trips are written into
 
     @property
     def has_scheme(self) -> bool:

@@ -37,7 +37,7 @@ def test_a_compiled_day_of_shopping_matches_the_numpy_rules(make):
             np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 1000, 1001])
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 1000, 1001, 4099])
 def test_daily_draws_are_the_generators_float32_uniforms_day_after_day(n):
     streams = Streams(11, 0, n)
     gens = {name: _generator(11, 0, 1, i) for i, name in enumerate(DAILY_STREAMS)}
@@ -61,3 +61,25 @@ def test_compiled_insight_errors_match_the_numpy_estimator():
     got = insight.errors_compiled(m.spec, m.population, arm, m.priors, known, m.day)
     assert want.dtype == got.dtype == np.float32
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("known_share", [0.0, 0.6])
+def test_segment_sums_of_insight_errors_match_numpy(known_share):
+    from loyaltysim import kernels
+    rng = np.random.default_rng(3)
+    n, D = 5000, 7
+    segment = np.sort(rng.integers(0, 4, n))
+    bounds = np.searchsorted(segment, np.arange(5))
+    alive = rng.random(n) < 0.9
+    known = alive & (rng.random(n) < known_share)
+    base_err = rng.random((D, n), dtype=np.float32)
+    known_err = rng.random((D, known.sum()), dtype=np.float32)
+    e, b, base_sum = np.zeros((D, 4)), np.zeros((D, 4)), np.zeros(D, np.float32)
+    count = kernels.insight_sums(bounds, alive, known, known_err, base_err, e, b, base_sum)
+    err = base_err.copy()
+    err[:, known] = known_err
+    assert count == alive.sum()
+    for d in range(D):
+        np.testing.assert_array_equal(b[d], np.bincount(segment[alive], base_err[d, alive], minlength=4))
+        np.testing.assert_array_equal(e[d], np.bincount(segment[alive], err[d, alive], minlength=4))
+    np.testing.assert_array_equal(base_sum, base_err[:, alive].sum(axis=1))
