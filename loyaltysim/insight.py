@@ -179,7 +179,7 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
     kerr = errors_compiled(sc, pop, arm, priors, kidx, day)
     D = priors.base_err.shape[0]
     e, b, base_sum = np.zeros((D, S)), np.zeros((D, S)), np.zeros(D, np.float32)
-    n_alive = kernels.insight_sums(pop.segment_bounds, alive_mask, known, kerr, priors.base_err, e, b, base_sum)
+    n_alive = kernels.insight_sums(alive_mask, known, kerr, priors.base_err, pop.segment, e, b, base_sum)
     scores = np.zeros((len(INSIGHT_DIMENSIONS), S))
     for d in range(D):
         scores[d] = np.clip(1.0 - np.divide(e[d], b[d], out=np.ones(S), where=b[d] > 0), 0.0, 1.0)

@@ -388,39 +388,28 @@ def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, tr
 
 
 @njit(cache=True, error_model="numpy")
-def insight_sums(bounds, alive, known, known_err, base_err, e, b, base_sum):
+def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
     """Per-segment sums of estimate errors (``e``) and prior errors (``b``) over customers still shopping
     (insight.snapshot): a known customer's error is the next column of ``known_err``, an unknown one's
-    the prior's. Segment s is the block of customers ``bounds[s]:bounds[s + 1]``; each sum is added in
-    customer order, as ``np.bincount``. ``base_sum`` gets each dimension's float32 running sum of prior
-    errors over the same customers, which is how numpy sums the columns of the gathered
-    ``base_err[:, alive]`` (so its mean comes out the same). Returns the number alive."""
+    the prior's. Summed in customer order, as ``np.bincount``. ``base_sum`` gets each dimension's float32
+    running sum of prior errors over the same customers, which is how numpy sums the columns of the
+    gathered ``base_err[:, alive]`` (so its mean comes out the same). Returns the number alive."""
+    k = 0
     count = 0
-    first_known = 0  # column of known_err of the segment's first known customer
-    last = max(known_err.shape[1] - 1, 0)
-    for s in range(bounds.size - 1):
-        lo, hi = bounds[s], bounds[s + 1]
-        al, kn = alive[lo:hi], known[lo:hi]
-        for i in range(al.size):
-            count += np.int64(al[i])
-        # One dimension at a time, the three sums held in registers: each addition then waits only for
-        # the one before it in its own sum, not for a store to memory.
-        for d in range(base_err.shape[0]):
-            prior = base_err[d, lo:hi]
-            err = known_err[d] if known_err.shape[1] > 0 else prior  # with none known, read but never used
-            sum_b, sum_e, sum_base = b[d, s], e[d, s], base_sum[d]
-            k = first_known
-            for i in range(al.size):
-                if al[i]:  # nearly every customer: a branch the processor predicts
-                    base = prior[i]
-                    sum_base += base
-                    sum_b += np.float64(base)
-                    # Known is a coin flip across customers: chosen without a branch (known implies alive).
-                    sum_e += np.float64(err[min(k, last)]) if kn[i] else np.float64(base)
-                    k += np.int64(kn[i])
-            b[d, s], e[d, s], base_sum[d] = sum_b, sum_e, sum_base
-        for i in range(kn.size):
-            first_known += np.int64(kn[i])
+    D = base_err.shape[0]
+    for i in range(alive.size):
+        if not alive[i]:
+            continue
+        count += 1
+        s = segment[i]
+        for d in range(D):
+            base_sum[d] += base_err[d, i]
+            base = np.float64(base_err[d, i])
+            b[d, s] += base
+            # A known error is stored as float32 first, as in the float32 error table it replaces.
+            e[d, s] += np.float64(F32(known_err[d, k])) if known[i] else base
+        if known[i]:
+            k += 1
     return count
 
 
