@@ -121,9 +121,43 @@ def measure_rng(customers: int, days: int) -> dict:
     return {"customers": customers, "days": days, "streams": len(DAILY_STREAMS), "rng_s": time.perf_counter() - t0}
 
 
+def measure_profile(path: str, customers: int, days: int, top: int) -> dict:
+    """Where a run's time goes: cProfile's own time per function over ``days`` days (after a week to warm
+    up), the compiled passes named by their Python function, grouped by kind."""
+    import cProfile
+    import pstats
+
+    from numba.core.registry import CPUDispatcher
+
+    from loyaltysim import kernels, rng
+    from loyaltysim.model import LoyaltyModel
+
+    compiled = {(Path(m.__file__).name, name) for m in (kernels, rng) for name, f in vars(m).items()
+                if isinstance(f, CPUDispatcher)}
+    model = LoyaltyModel(_scenario(path, customers, days + 7))
+    for _ in range(7):
+        model.step()
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.runcall(lambda: [model.step() for _ in range(days)])
+    run_s = time.perf_counter() - t0
+    rows, kinds = [], {"compiled": 0.0, "numpy": 0.0, "python": 0.0}
+    for (file, _, name), (_, _, own, _, _) in pstats.Stats(prof).stats.items():
+        where = Path(file).name
+        kind = ("compiled" if (where, name) in compiled else "numpy" if file.startswith(("~", "<"))
+                else "python")
+        kinds[kind] += own
+        label = name if file.startswith(("~", "<")) else f"{Path(file).stem}.{name}"
+        rows.append((own, label, kind))
+    rows.sort(reverse=True)
+    return {"customers": customers, "days": days, "run_s": run_s, "kinds": kinds,
+            "top": [{"function": f, "kind": k, "own_s": s} for s, f, k in rows[:top]]}
+
+
 def worker(spec: dict) -> None:
     kind = spec.pop("kind")
-    fn = {"vectorised": measure_vectorised, "reference": measure_reference, "rng": measure_rng}[kind]
+    fn = {"vectorised": measure_vectorised, "reference": measure_reference, "rng": measure_rng,
+          "profile": measure_profile}[kind]
     print(json.dumps(fn(**spec)))
 
 
@@ -184,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="customers for the time-vs-days fit (default: the largest size up to 100,000)")
     ap.add_argument("--reference", default=None, help="customers x days of the Mesa reference comparison "
                     "(default 2000x365, --quick 500x10; 0 to skip)")
+    ap.add_argument("--profile", type=int, default=None, metavar="DAYS",
+                    help="also profile DAYS days at the largest size up to 1M: own time per function "
+                         "(default 60 days; 0 to skip)")
     ap.add_argument("--json", help="also write every figure to this JSON file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -285,9 +322,27 @@ def main(argv: list[str] | None = None) -> None:
             [f"vectorised full model, {fmt_n(big['customers'])}", f"{big['build_s'] + big['run_s']:.2f}",
              f"{big_rate:,.0f}", f"{big_rate / ref_rate:,.0f}"],
         ]))
+    # 5. Where the time goes, function by function.
+    prof = None
+    profile_days = args.profile if args.profile is not None else (10 if args.quick else 60)
+    if profile_days > 0:
+        at = max([n for n in sizes if n <= 1_000_000] or [sizes[0]])
+        prof = run_child({"kind": "profile", "path": args.scenario, "customers": at, "days": profile_days,
+                          "top": 15})
+        total = sum(prof["kinds"].values())
+        print()
+        print(f"Where the time goes (cProfile's own time per function, {fmt_n(at)} customers x {profile_days} "
+              f"days after a week's warm-up, {prof['run_s']:.1f} s):")
+        print(f"  compiled passes {100 * prof['kinds']['compiled'] / total:.0f}%, numpy and Python in the model's "
+              f"functions {100 * prof['kinds']['python'] / total:.0f}%, numpy called directly "
+              f"{100 * prof['kinds']['numpy'] / total:.0f}%")
+        print(table(["function", "kind", "own s", "share"], [
+            [r["function"], r["kind"], f"{r['own_s']:.2f}", f"{100 * r['own_s'] / total:.1f}%"]
+            for r in prof["top"]]))
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "by_days": by_days, "slope_customers": s_n,
-                                               "slope_days": s_d, "rng": rng, "reference": cmp}, indent=2))
+                                               "slope_days": s_d, "rng": rng, "reference": cmp,
+                                               "profile": prof}, indent=2))
 
 
 if __name__ == "__main__":
