@@ -157,7 +157,7 @@ def _fill_row(state, jump, out, first, m):
     """Write a generator's next ``m`` 64-bit outputs to ``out[first:first + m]`` and advance its
     ``state`` (high, low, increment high, increment low).
 
-    ``jump`` is (multiplier high, low, increment high, low) of LANES steps at once (:func:`lane_jump`).
+    ``jump`` is (multiplier high, low, increment high, low) of LANES steps at once (:func:`_lane_jump`).
     """
     h, lo, inc_h, inc_l = state[0], state[1], state[2], state[3]
     lane_h, lane_l = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
@@ -199,7 +199,7 @@ def _fill(words, jumps, n, start, out32, out64):
         _fill_row(words[r], jumps[r], out64[r], start, m)
 
 
-def lane_jump(words: np.ndarray) -> list[int]:
+def _lane_jump(words: np.ndarray) -> list[int]:
     """(multiplier high, low, increment high, low) of LANES steps of a PCG64DXSM generator at once."""
     mask, word = (1 << 128) - 1, (1 << 64) - 1
     inc = (int(words[2]) << 64) | int(words[3])
@@ -223,10 +223,11 @@ class Streams:
         self.n = n
         self._words = np.array([_generator_words(_generator(seed, replicate, 1, i)) for i in range(len(DAILY_STREAMS))],
                                np.uint64)
-        self._jumps = np.array([lane_jump(w) for w in self._words], np.uint64)
+        self._jumps = np.array([_lane_jump(w) for w in self._words], np.uint64)
         self._start = 0
         # Each day is written over the previous one: a fresh array a day would cost page faults.
         self._bits = np.zeros((len(DAILY_STREAMS), (n + 2) // 2 * 2), np.uint32)
+        # The same memory as 64-bit words, low half first: numba runs only on little-endian machines.
         self._words64 = self._bits.view(np.uint64)
 
     def day(self) -> DailyDraws:
