@@ -23,7 +23,7 @@ def choose_goals(pop: Population, rules: Rules, idx: np.ndarray) -> np.ndarray:
 
     Experiences appeal to belonging and experience motivations, vouchers to outcome (assumption).
     """
-    if rules.reward_points.size == 0:
+    if rules.reward_points.size <= 1:  # one reward (or none): nothing to choose between
         return np.zeros(idx.size, np.int8)
     appeal = np.where(rules.reward_kind[None, :] == 2,
                       0.5 + 0.5 * (pop.belonging[idx] + pop.experience[idx])[:, None],
