@@ -18,7 +18,7 @@ from scipy import stats
 from loyaltysim.errors import RunError
 from loyaltysim.executors import Executor, LocalExecutor, SerialExecutor
 from loyaltysim.ledger import verdict as judge
-from loyaltysim.metrics import DERIVED, RAW_NAMES, REGISTRY, add_derived
+from loyaltysim.metrics import DERIVED, RAW_NAMES, REGISTRY, add_derived, ratio
 from loyaltysim.model import LoyaltyModel
 from loyaltysim.scenario.loading import apply_overrides, load_scenario, scenario_data, validate
 from loyaltysim.scenario.shipped import resolve
@@ -148,7 +148,7 @@ def run_totals(daily: pd.DataFrame) -> pd.DataFrame:
             den = out[m.denominator]
             if m.name == "churn_rate":  # per customer at the start of the run
                 den = out["customers"] + out["defections"]
-            out[m.name] = out[m.numerator] / den.where(den != 0)
+            out[m.name] = ratio(out[m.numerator], den)
     out = out.reset_index()
     _difference_ratios(out, ["replicate", "segment"])
     return out

@@ -107,6 +107,16 @@ RAW_NAMES: tuple[str, ...] = tuple(m.name for m in RAW)
 INDEX: dict[str, int] = {name: i for i, name in enumerate(RAW_NAMES)}
 INSIGHT_NAMES: tuple[str, ...] = tuple(f"insight_{d}" for d in INSIGHT_DIMENSIONS)
 
+NEGLIGIBLE = 1e-9
+"""A ratio's denominator no larger than this in size (a billionth of a currency unit, a point or a
+customer) counts as zero: the ratio is then undefined, not astronomically large (a scheme whose costs
+are all but nothing has no meaningful return per unit of cost)."""
+
+
+def ratio(num, den):
+    """``num / den`` of two pandas Series, undefined (NaN) where the denominator is negligible."""
+    return num / den.where(den.abs() > NEGLIGIBLE)
+
 
 def add_derived(frame) -> None:
     """Add the derived metric columns to a frame of raw metrics, in place (works per row)."""
@@ -124,4 +134,4 @@ def add_derived(frame) -> None:
     for m in DERIVED:
         if m.kind == "ratio":
             num, den = f[m.numerator], f[m.denominator]
-            f[m.name] = num / den.where(den != 0) if hasattr(den, "where") else num / den
+            f[m.name] = ratio(num, den) if hasattr(den, "where") else num / den

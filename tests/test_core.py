@@ -13,7 +13,7 @@ from loyaltysim.metrics import RAW_NAMES
 from loyaltysim.model import LoyaltyModel
 from loyaltysim.rng import Streams
 
-from helpers import base_data, scenario
+from helpers import SCENARIOS, base_data, scenario
 
 
 @pytest.fixture(scope="module")
@@ -305,3 +305,21 @@ def test_an_executor_gives_the_same_result_as_running_serially():
 
     sc = scenario(customers=300, days=20, replications=3)
     pd.testing.assert_frame_equal(simulate(sc).daily, simulate(sc, executor=Reversed()).daily)
+
+
+def test_a_scheme_that_costs_all_but_nothing_has_no_roi_rather_than_an_astronomical_one():
+    # Costs of 1e-300 are valid input; dividing by them gave ROIs near 1e300, whose replicate spread
+    # overflowed. A denominator below metrics.NEGLIGIBLE now makes the ratio undefined.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        s = simulate(SCENARIOS / "supermarket_points.yaml", customers=2000, days=40, replications=3, overrides=[
+            "scheme.costs.per_member_per_year=1e-300", "scheme.costs.fixed_per_year=0",
+            "scheme.points.earn_per_unit=1e-300", "scheme.offers.discount=1e-300",
+            "scheme.offers.cost_per_offer=0"]).summary
+    diff = s[s.arm == "difference"].set_index(["metric", "segment"])
+    assert 0 < diff.loc[("programme_cost", "all"), "mean"] < 1e-290
+    roi = diff.loc["business_roi"]
+    assert roi["mean"].isna().all() and (roi["n"] == 0).all()
+    assert diff.loc[("business_return", "all"), "mean"] != 0  # the return itself is still reported
