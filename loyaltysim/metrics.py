@@ -134,4 +134,4 @@ def add_derived(frame) -> None:
     for m in DERIVED:
         if m.kind == "ratio":
             num, den = f[m.numerator], f[m.denominator]
-            f[m.name] = ratio(num, den) if hasattr(den, "where") else num / den
+            f[m.name] = ratio(num, den)

@@ -13,6 +13,7 @@ NO_DAY = np.int32(-(10 ** 6))
 """A day long before the run: 'never happened'."""
 
 if TYPE_CHECKING:
+    from loyaltysim.behaviour import TripBuffers
     from loyaltysim.ledger import DayLedger
     from loyaltysim.schemes.rules import Rules
 
@@ -128,7 +129,7 @@ class Arm:
     insight: np.ndarray | None = None     # (8, segments) latest insight scores
     referrals: float = 0.0                # referrals made yesterday (drive today's joins)
     members: np.ndarray | None = None     # today's members, ascending (membership changes at the day's end)
-    trip_buffers: object = None           # behaviour.TripBuffers the day's trips are written into
+    trip_buffers: "TripBuffers | None" = None  # where the day's trips are written (behaviour.shop)
 
     @property
     def has_scheme(self) -> bool:
