@@ -90,6 +90,19 @@ def recent_value(expected_share, value_ema, spend_ema):
     return F32(math.tanh(share / F32(expected_share)))
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _segment_run(sums, seg, total, s):
+    """Per-segment sums in a register: customers come in segment blocks, so a kernel keeps the running
+    sum of the current segment ``seg`` in ``total`` and calls this with the next customer's segment ``s``.
+    On a change the total goes back to ``sums`` and the new segment's is fetched. Each sum gets the same
+    additions in the same order as ``sums[s] += x``, but waits for the previous add only, not for a
+    store and reload of memory. Start with ``(0, sums[0])``; store ``sums[seg] = total`` at the end."""
+    if s != seg:
+        sums[seg] = total
+        return s, sums[s]
+    return seg, total
+
+
 @njit(cache=True, error_model="numpy")
 def refresh_recent_values(expected_share, idx, value_ema, spend_ema, recent):
     """Store the :func:`recent_value` of members ``idx`` in ``recent``: it changes only when their moving
@@ -394,22 +407,38 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
     the prior's. Summed in customer order, as ``np.bincount``. ``base_sum`` gets each dimension's float32
     running sum of prior errors over the same customers, which is how numpy sums the columns of the
     gathered ``base_err[:, alive]`` (so its mean comes out the same). Returns the number alive."""
-    k = 0
     count = 0
-    D = base_err.shape[0]
     for i in range(alive.size):
-        if not alive[i]:
-            continue
-        count += 1
-        s = segment[i]
-        for d in range(D):
-            base_sum[d] += base_err[d, i]
-            base = np.float64(base_err[d, i])
-            b[d, s] += base
+        count += alive[i]
+    any_known = known_err.shape[1] > 0
+    last_known = max(known_err.shape[1] - 1, 0)
+    # One dimension at a time, the three sums in registers while the segment stays the same, and no
+    # branch on who is alive or known (a coin flip to the branch predictor): adding a customer who is not
+    # alive adds an exact 0 (errors are finite), so every sum gets the same additions in the same order.
+    for d in range(base_err.shape[0]):
+        base_d, known_d = base_err[d], known_err[d]
+        k = 0
+        cur = -1
+        sum_b = sum_e = 0.0
+        sum_base = base_sum[d]
+        for i in range(alive.size):
+            s = segment[i]
+            if s != cur:
+                if cur >= 0:
+                    b[d, cur], e[d, cur] = sum_b, sum_e
+                cur = s
+                sum_b, sum_e = b[d, s], e[d, s]
+            known_i = known[i]
+            base = F32(alive[i]) * base_d[i]
+            sum_base += base
+            sum_b += np.float64(base)
             # A known error is stored as float32 first, as in the float32 error table it replaces.
-            e[d, s] += np.float64(F32(known_err[d, k])) if known[i] else base
-        if known[i]:
-            k += 1
+            known_err_i = F32(known_d[min(k, last_known)]) if any_known else F32(0.0)
+            sum_e += np.float64(known_err_i if known_i else base)
+            k += known_i
+        if cur >= 0:
+            b[d, cur], e[d, cur] = sum_b, sum_e
+        base_sum[d] = sum_base
     return count
 
 
@@ -459,11 +488,14 @@ def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_
 def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, net_value, sums):
     """Effort of presenting the card on linked trips ``idx`` (enrolment.card_effort): per-segment sums
     into ``sums``, and off each member's perceived net value."""
+    seg, total = 0, sums[0]
     for t in range(idx.size):
         i = idx[t]
         effort = friction_share(c, consent[i], time_poor[i], experience[i], mean_basket[i]) * np.float64(mean_basket[i])
-        sums[segment[i]] += effort
+        seg, total = _segment_run(sums, seg, total, segment[i])
+        total += effort
         net_value[i] = F32(np.float64(net_value[i]) - effort)
+    sums[seg] = total
 
 
 @njit(cache=True, error_model="numpy")
@@ -509,21 +541,30 @@ def learn_trips(day, weekday, detection_trips, transactions_bit, app_bit, demogr
 @njit(cache=True, error_model="numpy")
 def operating_costs(members, segment, per_member_day, sums, counts):
     """Members by segment (``counts``) and their daily operating cost (``sums``), in member order."""
+    seg, total = 0, sums[0]
+    seg_n, count = 0, counts[0]
     for t in range(members.size):
         s = segment[members[t]]
-        sums[s] += per_member_day
-        counts[s] += 1
+        seg, total = _segment_run(sums, seg, total, s)
+        seg_n, count = _segment_run(counts, seg_n, count, s)
+        total += per_member_day
+        count += 1
+    sums[seg] = total
+    counts[seg_n] = count
 
 
 @njit(cache=True, error_model="numpy")
 def privacy_costs(members, segment, consent, privacy, privacy_by_mask, net_value, sums):
     """Members' daily privacy cost by segment (``sums``, in member order), also taken off each member's
     perceived net value (enrolment.daily_member_flows)."""
+    seg, total = 0, sums[0]
     for t in range(members.size):
         i = members[t]
         cost = np.float64(privacy[i]) * privacy_by_mask[consent[i]]
-        sums[segment[i]] += cost
+        seg, total = _segment_run(sums, seg, total, segment[i])
+        total += cost
         net_value[i] = F32(np.float64(net_value[i]) - cost)
+    sums[seg] = total
 
 
 @njit(cache=True, error_model="numpy")
@@ -554,10 +595,13 @@ def member_decisions(members, satisfaction, consent, transactions_bit, privacy, 
 def data_revenue(members, segment, consent, third_party_bit, third_party_multiplier, per_member_day, acc_mean,
                  sums):
     """A day's supplier data revenue by segment from profiled members (insight.value), in member order."""
+    seg, total = 0, sums[0]
     for t in range(members.size):
         i = members[t]
         mult = third_party_multiplier if consent[i] & third_party_bit else 1.0
-        sums[segment[i]] += np.float64(F32(per_member_day) * acc_mean[i]) * mult
+        seg, total = _segment_run(sums, seg, total, segment[i])
+        total += np.float64(F32(per_member_day) * acc_mean[i]) * mult
+    sums[seg] = total
 
 
 @njit(cache=True, error_model="numpy")
@@ -625,13 +669,16 @@ def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, is
     """Add whole points ``pts`` to members ``idx`` (unique; points.credit): balances, the earning period
     ``bucket`` of ``buckets`` (customers x periods; -1 without age expiry) and the day of the latest
     earning; per-segment points issued into ``issued``, in member order."""
+    seg, total = 0, issued[0]
     for t in range(idx.size):
         i = idx[t]
         points[i] += pts[t]
         if bucket >= 0:
             buckets[i, bucket] += pts[t]
         last_earn[i] = day
-        issued[segment[i]] += np.float64(pts[t])
+        seg, total = _segment_run(issued, seg, total, segment[i])
+        total += np.float64(pts[t])
+    issued[seg] = total
 
 
 @njit(cache=True, error_model="numpy")
@@ -645,12 +692,16 @@ def take_points(current, idx, amount, points, buckets):
         points[i] -= left
         if current < 0:
             continue
-        for k in range(1, n_periods + 1):
-            if left == 0:  # periods hold no negative balances, so the rest would take nothing
-                break
-            j = (current + k) % n_periods
-            take = min(left, buckets[i, j])
-            buckets[i, j] -= take
+        # Every period, oldest first, without stopping once the amount is taken (the rest then take 0):
+        # an exit after a varying number of periods would be mispredicted for nearly every member.
+        row = buckets[i]
+        for j in range(current + 1, n_periods):
+            take = min(left, row[j])
+            row[j] -= take
+            left -= take
+        for j in range(current + 1):
+            take = min(left, row[j])
+            row[j] -= take
             left -= take
 
 
@@ -658,12 +709,18 @@ def take_points(current, idx, amount, points, buckets):
 def segment_sums(segment, idx, amounts, sums):
     """Add ``amounts[t]`` to the sum of customer ``idx[t]``'s segment, in order (as ``np.bincount``
     with weights, without gathering the segments first)."""
+    seg, total = 0, sums[0]
     for t in range(idx.size):
-        sums[segment[idx[t]]] += np.float64(amounts[t])
+        seg, total = _segment_run(sums, seg, total, segment[idx[t]])
+        total += np.float64(amounts[t])
+    sums[seg] = total
 
 
 @njit(cache=True, error_model="numpy")
 def segment_sums_of_one(segment, idx, amount, sums):
     """:func:`segment_sums` with one amount for every customer."""
+    seg, total = 0, sums[0]
     for t in range(idx.size):
-        sums[segment[idx[t]]] += amount
+        seg, total = _segment_run(sums, seg, total, segment[idx[t]])
+        total += amount
+    sums[seg] = total

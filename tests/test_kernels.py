@@ -64,11 +64,14 @@ def test_compiled_insight_errors_match_the_numpy_estimator():
 
 
 @pytest.mark.parametrize("known_share", [0.0, 0.6])
-def test_segment_sums_of_insight_errors_match_numpy(known_share):
+@pytest.mark.parametrize("in_blocks", [True, False], ids=["segment_blocks", "segments_mixed"])
+def test_segment_sums_of_insight_errors_match_numpy(known_share, in_blocks):
     from loyaltysim import kernels
     rng = np.random.default_rng(3)
     n, D = 5000, 7
-    segment = np.sort(rng.integers(0, 4, n))
+    segment = rng.integers(0, 4, n)
+    if in_blocks:
+        segment = np.sort(segment)
     alive = rng.random(n) < 0.9
     known = alive & (rng.random(n) < known_share)
     base_err = rng.random((D, n), dtype=np.float32)
@@ -82,3 +85,32 @@ def test_segment_sums_of_insight_errors_match_numpy(known_share):
         np.testing.assert_array_equal(b[d], np.bincount(segment[alive], base_err[d, alive], minlength=4))
         np.testing.assert_array_equal(e[d], np.bincount(segment[alive], err[d, alive], minlength=4))
     np.testing.assert_array_equal(base_sum, base_err[:, alive].sum(axis=1))
+
+
+@pytest.mark.parametrize("in_blocks", [True, False], ids=["segment_blocks", "segments_mixed"])
+def test_per_segment_sums_equal_one_running_sum_per_segment(in_blocks):
+    """The kernels keep a segment's running sum in a register while customers stay in one segment; the
+    sums must still be those of one running sum per segment, to the last bit, whatever order the segments
+    come in."""
+    from loyaltysim import kernels
+    rng = np.random.default_rng(11)
+    n, S = 20_000, 5
+    segment = rng.integers(0, S, n).astype(np.int8)
+    if in_blocks:
+        segment = np.sort(segment)
+    idx = np.sort(rng.choice(n, 7_000, replace=False))
+    amounts = (rng.lognormal(0, 3, idx.size)).astype(np.float32)  # wide range: rounding shows any reordering
+    start = rng.random(S)
+    sums = start.copy()
+    kernels.segment_sums(segment, idx, amounts, sums)
+    want = start.copy()
+    for t, i in enumerate(idx):  # sequential, as ``sums[segment[i]] += amount`` would
+        want[segment[i]] += np.float64(amounts[t])
+    np.testing.assert_array_equal(sums, want)
+    sums_one, counts = start.copy(), np.arange(S, dtype=np.int64)
+    kernels.operating_costs(idx, segment, 0.1, sums_one, counts)
+    want_one = start.copy()
+    for i in idx:
+        want_one[segment[i]] += 0.1
+    np.testing.assert_array_equal(sums_one, want_one)
+    np.testing.assert_array_equal(counts, np.arange(S) + np.bincount(segment[idx], minlength=S))
