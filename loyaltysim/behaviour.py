@@ -38,6 +38,7 @@ class Trips:
     linked: np.ndarray       # bool: card presented (spend linked to the member)
     discount: np.ndarray     # member-price and offer money off
     card: CardTrips | None = None  # the linked trips, once the till has decided them
+    log_value: np.ndarray | None = None  # log of value, as drawn (what another arm copies)
 
     def link(self, linked: np.ndarray) -> None:
         """Set which trips present a card, and gather those trips once for every phase that reads them."""
@@ -72,15 +73,21 @@ class TripBuffers:
 
 def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
          draws: DailyDraws, day: int, weekday: int, habit_alpha: np.ndarray,
-         buffers: TripBuffers | None = None) -> Trips:
+         buffers: TripBuffers | None = None, drawn: Trips | None = None) -> Trips:
     """Today's needs, store choices and baskets for one arm: :func:`needs`, :func:`choose_store` and
     :func:`draw_baskets` in one compiled pass over the customers (same rules, same draws).
 
-    ``habit_alpha`` is :func:`habit_alpha` of every customer. The trips' ``member`` is filled in, and
-    ``linked`` and ``discount`` start at none. The trips are views of ``buffers`` (new ones if not
+    ``habit_alpha`` is :func:`habit_alpha` of every customer. ``drawn`` may be today's trips of the other
+    arm, made with the same draws: a customer's basket depends only on them and the draws, so those
+    customers' baskets are copied from it rather than drawn again. The trips' ``member`` is filled in,
+    and ``linked`` and ``discount`` start at none. The trips are views of ``buffers`` (new ones if not
     given), so they last until the same buffers shop again.
     """
     buf = buffers if buffers is not None else TripBuffers(pop.n, pop.categories.shape[1])
+    if drawn is None:
+        drawn = Trips(idx=np.zeros(0, np.intp), value=np.zeros(0, np.float32), split=buf.split[:0],
+                      own=buf.own[:0], band=buf.band[:0], member=np.zeros(0, bool), linked=np.zeros(0, bool),
+                      discount=np.zeros(0), log_value=buf.value[:0])
     idx, value, split, own, band = buf.idx, buf.value, buf.split, buf.own, buf.band
     c = kernel_constants(sc, rules)
     if mem is None:
@@ -98,12 +105,14 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
-                     pop.categories, pop.own_label, pop.hours, *m, *r, idx, value, split, own, band)
+                     pop.categories, pop.own_label, pop.hours, *m, *r,
+                     drawn.idx, drawn.log_value, drawn.split, drawn.own, drawn.band, idx, value, split, own, band)
     idx = idx[:k]
-    value = np.exp(value[:k])  # numpy's exp, as draw_baskets
+    log_value = value[:k]
+    value = np.exp(log_value)  # numpy's exp, as draw_baskets
     member = mem.member[idx] if mem is not None else np.zeros(k, bool)
     return Trips(idx=idx, value=value, split=split[:k], own=own[:k], band=band[:k],
-                 member=member, linked=np.zeros(k, bool), discount=np.zeros(k))
+                 member=member, linked=np.zeros(k, bool), discount=np.zeros(k), log_value=log_value)
 
 
 def _nonempty(a: np.ndarray, fill: float) -> np.ndarray:

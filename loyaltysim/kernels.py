@@ -154,10 +154,15 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
+         drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for customers ``lo:hi`` (behaviour.needs, choose_store,
     draw_baskets), in customer order. ``need_today`` is each customer's chance of a need today (before
     goal-gradient acceleration); the member arrays are read only if ``scheme``.
+
+    ``drawn_*`` are baskets already drawn today for customers ``drawn_idx`` (ascending; may be empty). A
+    basket depends only on the customer and the day's draws, which both arms share, so a customer found
+    there gets a copy instead of a second draw of the same basket.
 
     Writes the shoppers into the ``out_*`` buffers from position k (the log of the basket value, to be
     exponentiated by numpy) and returns the next free position.
@@ -222,15 +227,27 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         needers[n_here] = i  # shoppers overwrite needers already read
         n_here += here
     # 4. The baskets.
+    n_cat, n_band = categories.shape[1], hours.shape[1]
+    p, n_drawn = 0, drawn_idx.size
     for t in range(n_here):
         i = needers[t]
+        while p < n_drawn and drawn_idx[p] < i:
+            p += 1
+        if p < n_drawn and drawn_idx[p] == i:
+            out_idx[k] = i
+            out_logvalue[k] = drawn_logvalue[p]
+            for j in range(n_cat):
+                out_split[k, j] = drawn_split[p, j]
+            out_own[k] = drawn_own[p]
+            out_band[k] = drawn_band[p]
+            k += 1
+            continue
         uv = min(max(uniform(value_bits, i), U_LO), U_HI)
         z = F32(_ndtri(np.float64(uv)))
         out_idx[k] = i
         out_logvalue[k] = basket_mu[i] + basket_sd[i] * z
         # Category and hour band by inverse CDF of the customer's shares (as behaviour._inverse_cdf),
         # written out here: a helper taking the arrays would cost a reference count per call.
-        n_cat = categories.shape[1]
         total = F32(0.0)
         for j in range(n_cat):
             total += categories[i, j]
@@ -244,7 +261,6 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         out_split[k, min(cat, n_cat - 1)] += F32(0.5)
         pref = own_label[i]
         out_own[k] = F32(np.float64(F32(0.5) * pref) + (0.5 if uniform(brand_bits, i) < pref else 0.0))
-        n_band = hours.shape[1]
         total = F32(0.0)
         for j in range(n_band):
             total += hours[i, j]
@@ -266,6 +282,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
+         drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for every customer (see :func:`_shop_range`);
     ``member`` is empty for the arm without a scheme. Returns the number of shoppers."""
@@ -275,7 +292,8 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
                        mean_basket, basket_mu, basket_sd, categories, own_label, hours,
                        member, goal, points, stamps, tier, recent, vouchers, offer_until,
                        acc_what, consent, reward_points, reward_perceived, tier_mult, tier_status_share,
-                       cat_mult, out_idx, out_logvalue, out_split, out_own, out_band)
+                       cat_mult, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
+                       out_idx, out_logvalue, out_split, out_own, out_band)
 
 
 @njit(cache=True, error_model="numpy")

@@ -124,10 +124,12 @@ class LoyaltyModel(mesa.Model):
         draws = self.streams.day()
         events = apply_life_events(self.population, day)                 # 1
         self.priors.refresh(self.population, events)
+        drawn = None  # the first arm's trips: the second copies their baskets (same customers, same draws)
         for arm in self.arms:
             arm.ledger.reset()
             arm.ledger.add("life_events", events, 1.0)
-            trips = self._shop(arm, draws)                                # 2-4
+            trips = self._shop(arm, draws, drawn)                         # 2-4
+            drawn = trips
             self._till(arm, draws, trips)                                 # 5
             self._settle(arm, draws, trips)                               # 6
             for observe in self.trip_observers:
@@ -163,9 +165,9 @@ class LoyaltyModel(mesa.Model):
         kernels.refresh_recent_values(self.spec.behaviour.expected_value_share, members, mem.value_ema, mem.spend_ema,
                                       mem.recent)
 
-    def _shop(self, arm: Arm, draws: DailyDraws) -> Trips:
+    def _shop(self, arm: Arm, draws: DailyDraws, drawn: Trips | None = None) -> Trips:
         return behaviour.shop(self.spec, self.population, arm.shop, arm.mem, arm.rules, draws, self.day,
-                              self.weekday, self.habit_alpha, arm.trip_buffers)
+                              self.weekday, self.habit_alpha, arm.trip_buffers, drawn)
 
     def _till(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
         if not arm.has_scheme:

@@ -23,18 +23,26 @@ def test_a_compiled_day_of_shopping_matches_the_numpy_rules(make):
     for _ in range(30):  # members with points, vouchers, offers, habits and defections by now
         m.step()
     draws = m.streams.day()
+    first = None
     for arm in m.arms:
-        fast, slow = copy.deepcopy(arm.shop), copy.deepcopy(arm.shop)
-        t = behaviour.shop(m.spec, m.population, fast, arm.mem, arm.rules, draws, m.day, m.weekday, m.habit_alpha)
+        slow = copy.deepcopy(arm.shop)
         need = behaviour.needs(m.population, slow, arm.mem, arm.rules, draws, m.weekday)
         idx = behaviour.choose_store(m.spec, m.population, slow, arm.mem, arm.rules, draws, need, m.day)
         value, split, own, band = behaviour.draw_baskets(m.population, draws, idx)
         assert idx.size > 100
-        np.testing.assert_array_equal(t.idx, idx)
-        for got, want in ((t.value, value), (t.split, split), (t.own, own), (t.band, band),
-                          (fast.habit, slow.habit), (fast.needs, slow.needs)):
-            assert got.dtype == want.dtype
-            np.testing.assert_array_equal(got, want)
+        # Drawing every basket, and (second arm) copying those the first arm drew for the same customers.
+        for drawn in (None, first) if first is not None else (None,):
+            fast = copy.deepcopy(arm.shop)
+            t = behaviour.shop(m.spec, m.population, fast, arm.mem, arm.rules, draws, m.day, m.weekday,
+                               m.habit_alpha, drawn=drawn)
+            if drawn is not None:
+                assert np.intersect1d(t.idx, drawn.idx).size > 0.5 * t.idx.size
+            np.testing.assert_array_equal(t.idx, idx)
+            for got, want in ((t.value, value), (t.split, split), (t.own, own), (t.band, band),
+                              (fast.habit, slow.habit), (fast.needs, slow.needs)):
+                assert got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+        first = t
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 64, 1000, 1001, 4099])
