@@ -98,7 +98,7 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
     else:
         m = (mem.member, mem.goal, mem.points, mem.stamps, mem.tier, mem.recent, mem.vouchers,
              mem.offer_until, mem.acc_what, mem.consent)
-        r = (_nonempty(rules.reward_points, 1.0), _nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
+        r = (nonempty(rules.reward_points, 1.0), nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
              rules.tier_status_share.astype(np.float64), rules.cat_mult)
     k = kernels.shop(day, c, draws.need.bits, draws.choice.bits, draws.basket_value.bits,
                      draws.basket_category.bits, draws.basket_brand.bits, draws.hour.bits,
@@ -115,7 +115,8 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                  member=member, linked=np.zeros(k, bool), discount=np.zeros(k), log_value=log_value)
 
 
-def _nonempty(a: np.ndarray, fill: float) -> np.ndarray:
+def nonempty(a: np.ndarray, fill: float) -> np.ndarray:
+    """``a``, or one ``fill`` if it is empty (kernels index reward tables by goal even without rewards)."""
     return a if a.size else np.full(1, fill)
 
 

@@ -113,14 +113,10 @@ def refresh_recent_values(expected_share, idx, value_ema, spend_ema, recent):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_basket, points, stamps, need,
-                    perceived, tier_mult, tier_status, cat_dot, recent, vouchers, offer_until, acc_what, consent):
-    """What membership adds to a member's utility of shopping here (behaviour.choose_store), float64.
-
-    ``need`` and ``perceived`` are the points and worth of the member's goal, ``tier_mult`` and
-    ``tier_status`` their tier's, ``cat_dot`` the category mix times the category multipliers, ``recent``
-    the member's :func:`recent_value`."""
-    # reward_rate
+def _reward_rate(c, perceived, need, tier_mult, cat_dot, mean_basket):
+    """Expected perceived reward per unit of spend of a member (behaviour.reward_rate), float64: ``need``
+    and ``perceived`` are the points and worth of the member's goal, ``tier_mult`` their tier's earn
+    multiplier, ``cat_dot`` their category mix times the category multipliers."""
     rate = 0.0
     if c[C_HAS_POINTS] != 0.0:
         value_per_point = perceived / need
@@ -133,6 +129,59 @@ def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_
     if c[C_HAS_STAMPS] != 0.0:
         rate += np.float64(F32(c[C_STAMP_PERCEIVED])
                            / (F32(c[C_STAMP_LEFT]) * max(mean_basket, F32(c[C_STAMP_MIN_SPEND]))))
+    return rate
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _category_dot(categories, cat_mult, i):
+    """Customer i's category mix times the category multipliers, summed in category order (float32)."""
+    total = F32(0.0)
+    for j in range(cat_mult.size):
+        total += categories[i, j] * cat_mult[j]
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def expected_values(c, offers_gain, membership_gain, membership_cost, privacy_per_day, idx, goal, need_rate,
+                    mean_basket, habit, tier, consent, time_poor, experience, privacy, categories, cat_mult,
+                    reward_points, reward_perceived, tier_mult, out):
+    """Each non-member ``idx[t]``'s expected yearly net value of joining (enrolment.expected_value) into
+    ``out[t]``, float64, with the float32 steps numpy takes. ``goal[t]`` is the reward they would work
+    toward; ``offers_gain`` is the yearly offer value per unit of mean basket (0 without offers),
+    ``membership_gain`` the yearly convenience value per unit of experience and ``membership_cost`` the
+    yearly fee (0 without a paid membership); ``privacy_per_day`` is the daily privacy cost of the
+    required data for a fully concerned customer."""
+    for t in range(idx.size):
+        i = idx[t]
+        yearly = need_rate[i] * F32(365.0)
+        mb = mean_basket[i]
+        spend = yearly * mb * habit[i]
+        trips = yearly * habit[i]
+        g = goal[t]
+        cat_dot = _category_dot(categories, cat_mult, i) if c[C_HAS_CAT_MULT] != 0.0 else F32(0.0)
+        rate = _reward_rate(c, reward_perceived[g], reward_points[g], tier_mult[tier[i]], cat_dot, mb)
+        gain = np.float64(spend) * rate
+        if c[C_HAS_MEMBER_PRICING] != 0.0:
+            gain += np.float64(spend * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
+        if c[C_HAS_OFFERS] != 0.0:
+            gain += np.float64(F32(offers_gain) * mb * F32(0.5))
+        cost = np.float64(trips) * friction_share(c, consent[i], time_poor[i], experience[i], mb) * np.float64(mb)
+        cost += np.float64(privacy[i]) * privacy_per_day * 365.0
+        if c[C_HAS_MEMBERSHIP] != 0.0:
+            gain += np.float64(F32(membership_gain) * experience[i])
+            cost += membership_cost
+        out[t] = gain - cost
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_basket, points, stamps, need,
+                    perceived, tier_mult, tier_status, cat_dot, recent, vouchers, offer_until, acc_what, consent):
+    """What membership adds to a member's utility of shopping here (behaviour.choose_store), float64.
+
+    ``need`` and ``perceived`` are the points and worth of the member's goal, ``tier_mult`` and
+    ``tier_status`` their tier's, ``cat_dot`` the category mix times the category multipliers, ``recent``
+    the member's :func:`recent_value`."""
+    rate = _reward_rate(c, perceived, need, tier_mult, cat_dot, mean_basket)
     add = np.float64(F32(c[C_REWARD_WEIGHT]) * rs) * rate
     add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent)
     add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(c, points, stamps, need, perceived, mean_basket)
@@ -211,10 +260,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
              - F32(c[C_REWARD_WEIGHT]) * reward_seeking[i] * F32(c[C_COMP_REWARD_RATE]))
         if scheme and member[i]:
             g, tr = goal[i], tier[i]
-            cat_dot = F32(0.0)
-            if c[C_HAS_CAT_MULT] != 0.0:
-                for j in range(cat_mult.size):
-                    cat_dot += categories[i, j] * cat_mult[j]
+            cat_dot = _category_dot(categories, cat_mult, i) if c[C_HAS_CAT_MULT] != 0.0 else F32(0.0)
             u = F32(np.float64(u) + _member_utility(
                 day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
                 points[i], stamps[i], reward_points[g], reward_perceived[g], tier_mult[tr], tier_status_share[tr],

@@ -122,3 +122,21 @@ def test_per_segment_sums_equal_one_running_sum_per_segment(in_blocks):
         want_one[segment[i]] += 0.1
     np.testing.assert_array_equal(sums_one, want_one)
     np.testing.assert_array_equal(counts, np.arange(S) + np.bincount(segment[idx], minlength=S))
+
+
+@pytest.mark.parametrize("make", [lambda: scenario(customers=3000, days=40),
+                                  lambda: shipped("supermarket_points", {"customers": 3000, "days": 40}),
+                                  lambda: shipped("coffee_stamps", {"customers": 3000, "days": 40})],
+                         ids=["every_mechanic", "supermarket", "stamps"])
+def test_compiled_expected_value_of_joining_matches_the_numpy_rule(make):
+    from loyaltysim.schemes import enrolment
+    m = LoyaltyModel(make())
+    for _ in range(20):  # habits and life events have moved customers apart by now
+        m.step()
+    arm = m.arms[0]
+    nonmembers = np.flatnonzero(~arm.mem.member & arm.shop.alive)
+    assert nonmembers.size > 100
+    want = enrolment.expected_value(m.spec, m.population, arm, nonmembers)
+    got = enrolment.expected_value_compiled(m.spec, m.population, arm, nonmembers)
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_array_equal(got, want)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from loyaltysim import kernels
-from loyaltysim.behaviour import friction_share, kernel_constants, reward_rate, sigmoid
+from loyaltysim.behaviour import nonempty, friction_share, kernel_constants, reward_rate, sigmoid
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
 from loyaltysim.scenario.models import Scenario
@@ -50,6 +50,26 @@ def expected_value(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, req
     return gain - cost
 
 
+def expected_value_compiled(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray) -> np.ndarray:
+    """:func:`expected_value` by a compiled kernel: one pass over the customers instead of a few dozen
+    array operations on their gathered columns (same numbers)."""
+    rules = arm.rules
+    s = rules.scheme
+    goal = points_mod.choose_goals(pop, rules, idx) if s.points is not None else np.zeros(idx.size, np.int8)
+    offers_gain = 365 / s.offers.every_days * s.offers.base_redemption * s.offers.discount if s.offers else 0.0
+    m = s.membership
+    membership_gain = m.convenience_value_per_day * 365 if m is not None else 0.0
+    membership_cost = m.fee * 365 / m.period_days if m is not None else 0.0
+    out = np.empty(idx.size)
+    kernels.expected_values(kernel_constants(sc, rules), offers_gain, membership_gain, membership_cost,
+                            float(_bits(rules.required_mask) @ rules.privacy_per_day), idx, goal, pop.need_rate,
+                            pop.mean_basket, arm.shop.habit, arm.mem.tier, arm.mem.consent, pop.time_poor,
+                            pop.experience, pop.privacy, pop.categories, rules.cat_mult,
+                            nonempty(rules.reward_points, 1.0), nonempty(rules.reward_perceived, 0.0),
+                            rules.tier_mult, out)
+    return out
+
+
 def _bits(mask) -> np.ndarray:
     return ((np.asarray(mask, np.uint8)[..., None] >> np.arange(4, dtype=np.uint8)) & 1).astype(np.float64)
 
@@ -63,7 +83,7 @@ def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: n
         at_till = np.flatnonzero(~mem.member[shoppers])
         c = shoppers[at_till]
         base = np.log(en.join_rate_per_visit / max(1 - en.join_rate_per_visit, 1e-12))
-        z = base + en.value_sensitivity * expected_value(sc, pop, arm, c) / VALUE_SCALE
+        z = base + en.value_sensitivity * expected_value_compiled(sc, pop, arm, c) / VALUE_SCALE
         p_till[at_till] = sigmoid(z)
     p_ref = 0.0
     if arm.referrals > 0:
