@@ -746,27 +746,43 @@ def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, is
 
 
 @njit(cache=True, error_model="numpy")
-def take_points(current, idx, amount, points, buckets):
-    """Remove ``amount[t]`` points from member ``idx[t]``'s balance (points._take), from the earning periods
-    oldest first: those after ``current`` in ring order (-1 without age expiry)."""
+def redeem_rewards(current, idx, goal, points, buckets, vouchers, net_value, segment, reward_points, reward_face,
+                   reward_cost, reward_perceived, reward_kind, sums):
+    """Members ``idx`` (ascending) turn as many whole rewards of their goal as their balance buys into
+    rewards (points.redeem, after choosing who redeems): points taken from the earning periods oldest
+    first, those after ``current`` in ring order (-1 without age expiry), vouchers credited, perceived
+    value added to their net value, and per-segment sums into ``sums`` rows: points redeemed, rewards
+    redeemed, reward cost, reward value, each summed in member order as the ledger would."""
     n_periods = buckets.shape[1]
     for t in range(idx.size):
         i = idx[t]
-        left = amount[t]
-        points[i] -= left
-        if current < 0:
-            continue
-        # Every period, oldest first, without stopping once the amount is taken (the rest then take 0):
-        # an exit after a varying number of periods would be mispredicted for nearly every member.
-        row = buckets[i]
-        for j in range(current + 1, n_periods):
-            take = min(left, row[j])
-            row[j] -= take
-            left -= take
-        for j in range(current + 1):
-            take = min(left, row[j])
-            row[j] -= take
-            left -= take
+        g = goal[i]
+        need = reward_points[g]
+        count = np.floor(points[i] / need)
+        spent = np.int32(count * need)
+        points[i] -= spent
+        if current >= 0:
+            # Every period, oldest first, without stopping once the amount is taken (the rest then take
+            # 0): an exit after a varying number of periods would be mispredicted for nearly every member.
+            left = spent
+            row = buckets[i]
+            for j in range(current + 1, n_periods):
+                take = min(left, row[j])
+                row[j] -= take
+                left -= take
+            for j in range(current + 1):
+                take = min(left, row[j])
+                row[j] -= take
+                left -= take
+        if reward_kind[g] == 0:  # a voucher: money off the next trip
+            vouchers[i] = F32(np.float64(vouchers[i]) + count * reward_face[g])
+        value = count * reward_perceived[g]
+        net_value[i] = F32(np.float64(net_value[i]) + value)
+        s = segment[i]
+        sums[0, s] += np.float64(spent)
+        sums[1, s] += count
+        sums[2, s] += count * reward_cost[g]
+        sums[3, s] += value
 
 
 @njit(cache=True, error_model="numpy")

@@ -12,10 +12,12 @@ from loyaltysim import kernels
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
 from loyaltysim.schemes.rules import Rules
-from loyaltysim.state import Arm, MemberState
+from loyaltysim.state import Arm
 
 PARTNER_EVERY_DAYS = 30
 """Partner (coalition) points are credited monthly."""
+REDEMPTION_SUMS = ("points_redeemed", "rewards_redeemed", "reward_cost", "reward_value")
+"""Ledger rows booked by kernels.redeem_rewards, in its order."""
 
 
 def choose_goals(pop: Population, rules: Rules, idx: np.ndarray) -> np.ndarray:
@@ -67,11 +69,6 @@ def partner_earn(arm: Arm, day: int) -> None:
     arm.ledger.add("partner_revenue", idx, pts * p.partner_pays_per_point)
 
 
-def _take(mem: MemberState, rules: Rules, idx: np.ndarray, amount: np.ndarray, day: int) -> None:
-    """Remove ``amount`` points from balances, oldest earning period first."""
-    kernels.take_points(_bucket(rules, day) if rules.n_buckets else -1, idx, amount, mem.points, mem.buckets)
-
-
 def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray | None, day: int,
            at_till: bool) -> None:
     """Turn points into rewards for members among ``candidates`` (None: every member) who reach their goal.
@@ -86,28 +83,23 @@ def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray 
     if candidates is None:
         # Every member is a candidate: one pass finds the few whose balance reached their goal.
         out = np.empty(mem.member.size, np.intp)
-        candidates = out[:kernels.redeemable(mem.member, mem.points, mem.goal, rules.reward_points, out)]
-    goal = mem.goal[candidates]
-    need = rules.reward_points[goal]
-    ok = mem.member[candidates] & (mem.points[candidates] >= need)
-    if red.mode == "manual":
-        feel = np.where(pop.time_poor[candidates], 1.0, 0.3)
-        ok &= draws.redeem[candidates] < red.manual_rate_per_visit * (1.0 - 0.5 * feel * pop.experience[candidates])
-    idx, goal, need = candidates[ok], goal[ok], need[ok]
+        idx = out[:kernels.redeemable(mem.member, mem.points, mem.goal, rules.reward_points, out)]
+    else:
+        need = rules.reward_points[mem.goal[candidates]]
+        ok = mem.member[candidates] & (mem.points[candidates] >= need)
+        if red.mode == "manual":
+            feel = np.where(pop.time_poor[candidates], 1.0, 0.3)
+            ok &= draws.redeem[candidates] < red.manual_rate_per_visit * (1.0 - 0.5 * feel * pop.experience[candidates])
+        idx = candidates[ok]
     if idx.size == 0:
         return
-    count = np.floor(mem.points[idx] / need)
-    spent = (count * need).astype(np.int32)
-    _take(mem, rules, idx, spent, day)
-    face, perceived, cost = rules.reward_face[goal], rules.reward_perceived[goal], rules.reward_cost[goal]
-    vouchers = rules.reward_kind[goal] == 0
-    mem.vouchers[idx[vouchers]] += (count * face)[vouchers]
     led = arm.ledger
-    led.add("points_redeemed", idx, spent.astype(np.float64))
-    led.add("rewards_redeemed", idx, count)
-    led.add("reward_cost", idx, count * cost)
-    led.add("reward_value", idx, count * perceived)
-    arm.net_value[idx] += count * perceived
+    sums = np.zeros((len(REDEMPTION_SUMS), led.n_segments))
+    kernels.redeem_rewards(_bucket(rules, day) if rules.n_buckets else -1, idx, mem.goal, mem.points, mem.buckets,
+                           mem.vouchers, arm.net_value, led.segment, rules.reward_points, rules.reward_face,
+                           rules.reward_cost, rules.reward_perceived, rules.reward_kind, sums)
+    for name, row in zip(REDEMPTION_SUMS, sums):
+        led.add_by_segment(name, row)
     if red.mode == "manual":
         effort = red.effort_cost * np.where(pop.time_poor[idx], 1.0, 0.3)
         led.add("effort_cost", idx, effort)
