@@ -112,6 +112,23 @@ def refresh_recent_values(expected_share, idx, value_ema, spend_ema, recent):
         recent[i] = recent_value(expected_share, value_ema[i], spend_ema[i])
 
 
+@njit(cache=True, error_model="numpy")
+def update_value_averages(a, days, expected_share, idx, net_value, spend_week, value_ema, spend_ema, recent, z):
+    """The weekly update of members ``idx`` (enrolment.update_satisfaction): moving averages of net value
+    and spend per day move by ``a`` toward the week's (``days`` days), the recent value is refreshed, and
+    ``z[t]`` gets the logit of satisfaction, float32, as numpy computes each step (``a`` is a numpy
+    float64, so the averages move in float64 before being stored as float32)."""
+    expect = F32(max(expected_share, 1e-4))
+    for t in range(idx.size):
+        i = idx[t]
+        v = F32(np.float64(value_ema[i]) + a * np.float64(net_value[i] / F32(days) - value_ema[i]))
+        s = F32(np.float64(spend_ema[i]) + a * np.float64(spend_week[i] / F32(days) - spend_ema[i]))
+        value_ema[i], spend_ema[i] = v, s
+        recent[i] = recent_value(expected_share, v, s)
+        share = v / max(s, F32(0.05))
+        z[t] = F32(2.0) * (share - expect) / expect
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _reward_rate(c, perceived, need, tier_mult, cat_dot, mean_basket):
     """Expected perceived reward per unit of spend of a member (behaviour.reward_rate), float64: ``need``

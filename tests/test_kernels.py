@@ -140,3 +140,30 @@ def test_compiled_expected_value_of_joining_matches_the_numpy_rule(make):
     got = enrolment.expected_value_compiled(m.spec, m.population, arm, nonmembers)
     assert got.dtype == want.dtype == np.float64
     np.testing.assert_array_equal(got, want)
+
+
+def test_weekly_satisfaction_update_matches_the_numpy_formula():
+    """enrolment.update_satisfaction runs in a kernel; the numpy statement of the same rule below must give
+    the same moving averages, recent values and satisfaction, to the last bit."""
+    from loyaltysim import kernels
+    from loyaltysim.behaviour import sigmoid
+    from loyaltysim.schemes import enrolment
+    m = LoyaltyModel(scenario(customers=3000, days=40))
+    for _ in range(20):
+        m.step()
+    arm, b = m.arms[0], m.spec.behaviour
+    want = copy.deepcopy(arm.mem)
+    idx = np.flatnonzero(want.member)
+    assert idx.size > 100
+    a = 1.0 - np.exp(-enrolment.SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days)
+    week = enrolment.SATISFACTION_EVERY_DAYS
+    want.value_ema[idx] += a * (arm.net_value[idx] / week - want.value_ema[idx])
+    want.spend_ema[idx] += a * (arm.spend_week[idx] / week - want.spend_ema[idx])
+    kernels.refresh_recent_values(b.expected_value_share, idx, want.value_ema, want.spend_ema, want.recent)
+    share = want.value_ema[idx] / np.maximum(want.spend_ema[idx], 0.05)
+    expect = max(b.expected_value_share, 1e-4)
+    want.satisfaction[idx] = sigmoid(2.0 * (share - expect) / expect).astype(np.float32)
+    enrolment.update_satisfaction(m.spec, arm, enrolment.SATISFACTION_EVERY_DAYS - 1)
+    for name in ("value_ema", "spend_ema", "recent", "satisfaction"):
+        np.testing.assert_array_equal(getattr(arm.mem, name), getattr(want, name), err_msg=name)
+    assert not arm.net_value.any() and not arm.spend_week.any()

@@ -179,13 +179,11 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
     mem, b = arm.mem, sc.behaviour
     idx = np.flatnonzero(mem.member)
     a = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days)
-    spent = arm.spend_week[idx]
-    mem.value_ema[idx] += a * (arm.net_value[idx] / SATISFACTION_EVERY_DAYS - mem.value_ema[idx])
-    mem.spend_ema[idx] += a * (spent / SATISFACTION_EVERY_DAYS - mem.spend_ema[idx])
-    kernels.refresh_recent_values(b.expected_value_share, idx, mem.value_ema, mem.spend_ema, mem.recent)
-    share = mem.value_ema[idx] / np.maximum(mem.spend_ema[idx], 0.05)
-    expect = max(b.expected_value_share, 1e-4)
-    mem.satisfaction[idx] = sigmoid(2.0 * (share - expect) / expect).astype(np.float32)
+    z = np.empty(idx.size, np.float32)
+    kernels.update_value_averages(float(a), SATISFACTION_EVERY_DAYS, b.expected_value_share, idx, arm.net_value,
+                                  arm.spend_week, mem.value_ema, mem.spend_ema, mem.recent, z)
+    # Satisfaction follows the share of spend the scheme gave back against the expected share.
+    mem.satisfaction[idx] = sigmoid(z).astype(np.float32)  # numpy's exp, as before
     arm.net_value[:] = 0
     arm.spend_week[:] = 0
 
