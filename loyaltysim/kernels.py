@@ -420,9 +420,9 @@ def join_draws(member, alive, shoppers, p_till, p_ref, join_bits, out):
 
     Returns how many were written to ``out``, in customer order.
     """
-    # Shoppers first, then everyone at the referral chance merged in customer order: one pass over all
-    # customers asking "is this one the next shopper?" would branch at random on every customer.
-    till = np.empty(shoppers.size + 1, np.intp)
+    # Shoppers first: one pass over all customers asking "is this one the next shopper?" would branch
+    # at random on every customer.
+    till = np.empty(shoppers.size, np.intp)
     n_till = 0
     for t in range(shoppers.size):
         i = shoppers[t]
@@ -431,15 +431,21 @@ def join_draws(member, alive, shoppers, p_till, p_ref, join_bits, out):
     if p_ref <= 0.0:
         out[:n_till] = till[:n_till]
         return n_till
-    till[n_till] = -1  # a sentinel no customer matches
+    # Then everyone at the referral chance, as flags the compiler can vectorise, with the shoppers who
+    # joined set (their chance was at least p_ref); then the flags in customer order. The chance is a
+    # threshold on a uniform's 24 bits: u = m / 2**24 < p_ref exactly when m < ceil(p_ref * 2**24)
+    # (scaling by a power of two is exact).
+    n = alive.size
+    limit = np.uint32(min(math.ceil(p_ref * 16777216.0), 16777216.0))
+    joins = np.empty(n, np.uint8)
+    for i in range(n):
+        joins[i] = alive[i] & ~member[i] & ((join_bits[i] >> np.uint32(8)) < limit)
+    for t in range(n_till):
+        joins[till[t]] = 1
     k = 0
-    t = 0
-    for i in range(alive.size):
-        # A shopper who joined came from the first pass (their chance is at least p_ref).
-        from_till = till[t] == i
-        t += from_till
+    for i in range(n):
         out[k] = i
-        k += from_till | (alive[i] & ~member[i] & (np.float64(uniform(join_bits, i)) < p_ref))
+        k += joins[i]
     return k
 
 

@@ -167,3 +167,30 @@ def test_weekly_satisfaction_update_matches_the_numpy_formula():
     for name in ("value_ema", "spend_ema", "recent", "satisfaction"):
         np.testing.assert_array_equal(getattr(arm.mem, name), getattr(want, name), err_msg=name)
     assert not arm.net_value.any() and not arm.spend_week.any()
+
+
+@pytest.mark.parametrize("p_ref", [0.0, 3 / 2**24, 0.01, 0.37, 1.0])
+def test_join_draws_match_the_rule_stated_in_numpy(p_ref):
+    """Shoppers join at max(their till chance, the referral chance), everyone else alive and not a member at
+    the referral chance; the kernel compares the uniform's bits with a threshold, which must be exact
+    (3 / 2**24 is a chance that one uniform value equals)."""
+    from loyaltysim import kernels
+    from loyaltysim.rng import to_uniform
+    rng = np.random.default_rng(5)
+    n = 200_000
+    alive, member = rng.random(n) < 0.97, rng.random(n) < 0.5
+    bits = rng.integers(0, 2**32, n, dtype=np.uint32)
+    bits[:4] = np.array([2, 3, 4, 0], np.uint32) << 8  # uniforms just below, at and above 3 / 2**24
+    bits[4] = min(int(p_ref * 2**24), 2**24 - 1) << 8  # the largest uniform at or below the chance
+    alive[:5], member[:5] = True, False
+    shoppers = np.sort(rng.choice(np.arange(5, n), 30_000, replace=False))
+    p_till = rng.random(shoppers.size) * 0.2
+    out = np.empty(n, np.intp)
+    k = kernels.join_draws(member, alive, shoppers, p_till, p_ref, bits, out)
+    u = to_uniform(bits).astype(np.float64)
+    chance = np.full(n, p_ref)
+    chance[shoppers] = np.maximum(p_till, p_ref)
+    want = np.flatnonzero(alive & ~member & (u < chance))
+    np.testing.assert_array_equal(out[:k], want)
+    if p_ref == 3 / 2**24:
+        assert {0, 3} <= set(out[:k]) and not {1, 2} & set(out[:k])
