@@ -72,11 +72,11 @@ class Estimator:
         return self._blend(prior, self._norm(self.mem.obs_cat[self.idx]), self.n)
 
     def weekday(self, prior):
-        counts = self.mem.obs_dow[self.idx]
+        counts = self.mem.obs_dow[self.idx].astype(np.float32)
         return self._blend(prior, self._norm(counts), counts.sum(axis=1) * self.fresh)
 
     def hours(self, prior):
-        counts = self.mem.obs_hour[self.idx]
+        counts = self.mem.obs_hour[self.idx].astype(np.float32)
         return self._blend(prior, self._norm(counts), counts.sum(axis=1) * self.fresh)
 
     def own_label(self, prior):

@@ -597,7 +597,7 @@ def learn_trips(day, weekday, detection_trips, transactions_bit, app_bit, demogr
         if not consent[i] & transactions_bit:
             continue
         app = (consent[i] & app_bit) != 0
-        w = F32(2.0) if app else F32(1.0)
+        w = np.uint16(2) if app else np.uint16(1)
         obs_trips[i] += F32(1.0)
         obs_last[i] = day
         for j in range(split.shape[1]):
@@ -720,11 +720,11 @@ def estimate_errors(idx, fresh, k, k_own, k_log, prior_mix, prior_weekday, prior
                                                  (2, obs_hour, prior_hours, hours, F32(1.0))):
             total = F32(0.0)
             for j in range(counts.shape[1]):
-                total += counts[i, j]
+                total += F32(counts[i, j])
             w = total * fresh[t]
             tv = F32(0.0)
             for j in range(counts.shape[1]):
-                obs = counts[i, j] / total if total > 0 else F32(0.0)
+                obs = F32(counts[i, j]) / total if total > 0 else F32(0.0)
                 est = (kf * prior[j] + w * obs) / (kf + w)
                 tv += abs(est - (truth[i, j] / scale if row == 1 else truth[i, j]))
             err[row, t] = F32(0.5) * tv

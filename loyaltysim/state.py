@@ -73,8 +73,10 @@ class MemberState:
     obs_trips: np.ndarray    # float32 weighted linked trips observed
     obs_last: np.ndarray     # int32 day of the latest observation
     obs_cat: np.ndarray      # float32 (n, 7) observed spend by category
-    obs_dow: np.ndarray      # float32 (n, 7) observed trips by weekday
-    obs_hour: np.ndarray     # float32 (n, 6) observed trips by hour band
+    # Trips by weekday and hour band are whole counts (an app trip counts twice), at most 2 x MAX_DAYS:
+    # 16 bits hold them exactly, and halve what learning from each trip reads and writes.
+    obs_dow: np.ndarray      # uint16 (n, 7) observed trips by weekday
+    obs_hour: np.ndarray     # uint16 (n, 6) observed trips by hour band
     obs_own: np.ndarray      # float32 observed own-label spend
     obs_logb: np.ndarray     # float32 sum of observed log basket values
     family_told: np.ndarray  # int8 household size given at sign-up (0 if not given)
@@ -94,8 +96,8 @@ class MemberState:
             offer_until=np.full(n, NO_DAY, np.int32), offer_cat=np.zeros(n, np.int8),
             satisfaction=np.full(n, 0.5, np.float32), value_ema=f4(), spend_ema=f4(), recent=f4(), last_update=i4(),
             obs_trips=f4(), obs_last=np.full(n, NO_DAY, np.int32),
-            obs_cat=np.zeros((n, len(CATEGORIES)), np.float32), obs_dow=np.zeros((n, 7), np.float32),
-            obs_hour=np.zeros((n, len(HOUR_BANDS)), np.float32), obs_own=f4(), obs_logb=f4(),
+            obs_cat=np.zeros((n, len(CATEGORIES)), np.float32), obs_dow=np.zeros((n, 7), np.uint16),
+            obs_hour=np.zeros((n, len(HOUR_BANDS)), np.uint16), obs_own=f4(), obs_logb=f4(),
             family_told=np.zeros(n, np.int8), event_seen=np.zeros(n, np.int16),
             detected_day=np.full(n, NO_DAY, np.int32), acc_what=f4(), acc_mean=f4(),
         )
