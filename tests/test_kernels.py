@@ -14,10 +14,14 @@ from loyaltysim.rng import DAILY_STREAMS, Streams, _generator
 from helpers import scenario, shipped
 
 
-@pytest.mark.parametrize("make", [lambda: scenario(customers=3000, days=60),
-                                  lambda: shipped("supermarket_points", {"customers": 3000, "days": 60}),
-                                  lambda: shipped("coffee_stamps", {"customers": 3000, "days": 60})],
-                         ids=["every_mechanic", "supermarket", "stamps"])
+EVERY_KIND_OF_SCHEME = pytest.mark.parametrize(
+    "make", [lambda: scenario(customers=3000, days=60),
+             lambda: shipped("supermarket_points", {"customers": 3000, "days": 60}),
+             lambda: shipped("coffee_stamps", {"customers": 3000, "days": 60})],
+    ids=["every_mechanic", "supermarket", "stamps"])
+
+
+@EVERY_KIND_OF_SCHEME
 def test_a_compiled_day_of_shopping_matches_the_numpy_rules(make):
     m = LoyaltyModel(make())
     for _ in range(30):  # members with points, vouchers, offers, habits and defections by now
@@ -124,10 +128,7 @@ def test_per_segment_sums_equal_one_running_sum_per_segment(in_blocks):
     np.testing.assert_array_equal(counts, np.arange(S) + np.bincount(segment[idx], minlength=S))
 
 
-@pytest.mark.parametrize("make", [lambda: scenario(customers=3000, days=40),
-                                  lambda: shipped("supermarket_points", {"customers": 3000, "days": 40}),
-                                  lambda: shipped("coffee_stamps", {"customers": 3000, "days": 40})],
-                         ids=["every_mechanic", "supermarket", "stamps"])
+@EVERY_KIND_OF_SCHEME
 def test_compiled_expected_value_of_joining_matches_the_numpy_rule(make):
     from loyaltysim.schemes import enrolment
     m = LoyaltyModel(make())
