@@ -126,10 +126,25 @@ def habit_alpha(sc: Scenario, pop: Population) -> np.ndarray:
     return 1.0 - np.exp(-1.0 / np.maximum(sc.behaviour.habit_memory_days * pop.need_rate, 1.0))
 
 
+_CONSTANTS: dict[tuple[int, int], tuple] = {}
+"""Recent :func:`kernel_constants`, by the identity of the scenario and rules they came from (which are
+kept alive with them, so an identity cannot be reused while cached; scenarios are frozen)."""
+
+
 def kernel_constants(sc: Scenario | None, rules: Rules | None) -> tuple[float, ...]:
     """The scenario's and scheme's constants as the tuple of floats the kernels read (without ``sc``, the
-    scheme's only: enough for friction). A tuple, not an array: kernels pass it to helpers for free."""
-    return tuple(float(x) for x in _constants(sc, rules))
+    scheme's only: enough for friction). A tuple, not an array: kernels pass it to helpers for free.
+
+    Cached: a day asks for them several times, and a small model's day is short enough to notice."""
+    key = (id(sc), id(rules))
+    hit = _CONSTANTS.get(key)
+    if hit is not None and hit[0] is sc and hit[1] is rules:
+        return hit[2]
+    c = tuple(float(x) for x in _constants(sc, rules))
+    if len(_CONSTANTS) >= 64:
+        _CONSTANTS.clear()
+    _CONSTANTS[key] = (sc, rules, c)
+    return c
 
 
 def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:

@@ -240,10 +240,14 @@ def apply_life_events(pop: Population, day: int) -> np.ndarray:
     """
     s = pop.events.on(day)
     cust, kind, factor = pop.events.customer[s], pop.events.kind[s], pop.events.factor[s]
+    if cust.size == 0:  # most days of a small population
+        return cust
     took = np.zeros(cust.size, bool)
     for k, name in enumerate(LIFE_EVENTS):
         sel = kind == k
         c = cust[sel]
+        if c.size == 0:
+            continue
         if name == "new_baby":
             ok = (~pop.retired[c]) & (pop.household[c] < 5)
             c = c[ok]

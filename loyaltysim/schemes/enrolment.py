@@ -97,6 +97,8 @@ def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: n
 
 def enrol(pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
     """Make ``idx`` members: consent (required sources always, optional ones by privacy), goal, fee."""
+    if idx.size == 0:  # most days of a small population
+        return
     mem, rules = arm.mem, arm.rules
     s = rules.scheme
     mem.member[idx] = True
@@ -199,15 +201,18 @@ def leave_withdraw_and_refer(pop: Population, arm: Arm, draws: DailyDraws, membe
         draws.leave.bits, draws.consent_change.bits, draws.refer.bits, daily, CONSENT_WITHDRAWAL_PER_YEAR / 365,
         en.referral_rate_per_year / 365, leavers, withdrawers)
     leave(arm, leavers[:n_leave])
-    withdraw = withdrawers[:n_withdraw]
-    mem.consent[withdraw] = 0
-    mem.forget(withdraw)
+    if n_withdraw:
+        withdraw = withdrawers[:n_withdraw]
+        mem.consent[withdraw] = 0
+        mem.forget(withdraw)
     return n_refer
 
 
 def leave(arm: Arm, idx: np.ndarray) -> None:
     """Members ``idx`` leave the scheme: points forfeited, profile deleted, state reset."""
     idx = idx[arm.mem.member[idx]]
+    if idx.size == 0:
+        return
     mem = arm.mem
     if arm.rules.scheme.points is not None:
         points_mod.forfeit(arm, idx)
