@@ -84,11 +84,9 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
     given), so they last until the same buffers shop again.
     """
     buf = buffers if buffers is not None else TripBuffers(pop.n, pop.categories.shape[1])
-    if drawn is None:
-        drawn = Trips(idx=np.zeros(0, np.intp), value=np.zeros(0, np.float32), split=buf.split[:0],
-                      own=buf.own[:0], band=buf.band[:0], member=np.zeros(0, bool), linked=np.zeros(0, bool),
-                      discount=np.zeros(0), log_value=buf.value[:0])
     idx, value, split, own, band = buf.idx, buf.value, buf.split, buf.own, buf.band
+    same = (drawn.idx, drawn.log_value, drawn.split, drawn.own, drawn.band) if drawn is not None else (
+        idx[:0], value[:0], split[:0], own[:0], band[:0])  # none drawn yet today
     c = kernel_constants(sc, rules)
     if mem is None:
         no_f4, no_i4 = np.zeros(0, np.float32), np.zeros(0, np.int32)
@@ -105,8 +103,7 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
-                     pop.categories, pop.own_label, pop.hours, *m, *r,
-                     drawn.idx, drawn.log_value, drawn.split, drawn.own, drawn.band, idx, value, split, own, band)
+                     pop.categories, pop.own_label, pop.hours, *m, *r, *same, idx, value, split, own, band)
     idx = idx[:k]
     log_value = value[:k]
     value = np.exp(log_value)  # numpy's exp, as draw_baskets

@@ -499,22 +499,20 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
         count += alive[i]
     any_known = known_err.shape[1] > 0
     last_known = max(known_err.shape[1] - 1, 0)
-    # One dimension at a time, the three sums in registers while the segment stays the same, and no
-    # branch on who is alive or known (a coin flip to the branch predictor): adding a customer who is not
-    # alive adds an exact 0 (errors are finite), so every sum gets the same additions in the same order.
+    # One dimension at a time, the three sums in registers while the segment stays the same (as
+    # :func:`_segment_run`, with one switch for both per-segment sums), and no branch on who is alive or
+    # known (a coin flip to the branch predictor): adding a customer who is not alive adds an exact 0
+    # (errors are finite), so every sum gets the same additions in the same order.
     for d in range(base_err.shape[0]):
-        base_d, known_d = base_err[d], known_err[d]
+        base_d, known_d, b_d, e_d = base_err[d], known_err[d], b[d], e[d]
         k = 0
-        cur = -1
-        sum_b = sum_e = 0.0
+        seg, sum_b, sum_e = 0, b_d[0], e_d[0]
         sum_base = base_sum[d]
         for i in range(alive.size):
             s = segment[i]
-            if s != cur:
-                if cur >= 0:
-                    b[d, cur], e[d, cur] = sum_b, sum_e
-                cur = s
-                sum_b, sum_e = b[d, s], e[d, s]
+            if s != seg:
+                b_d[seg], e_d[seg] = sum_b, sum_e
+                seg, sum_b, sum_e = s, b_d[s], e_d[s]
             known_i = known[i]
             base = F32(alive[i]) * base_d[i]
             sum_base += base
@@ -523,8 +521,7 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
             known_err_i = F32(known_d[min(k, last_known)]) if any_known else F32(0.0)
             sum_e += np.float64(known_err_i if known_i else base)
             k += known_i
-        if cur >= 0:
-            b[d, cur], e[d, cur] = sum_b, sum_e
+        b_d[seg], e_d[seg] = sum_b, sum_e
         base_sum[d] = sum_base
     return count
 

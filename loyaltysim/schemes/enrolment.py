@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from loyaltysim import kernels
-from loyaltysim.behaviour import nonempty, friction_share, kernel_constants, reward_rate, sigmoid
+from loyaltysim.behaviour import friction_share, kernel_constants, nonempty, reward_rate, sigmoid
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
 from loyaltysim.scenario.models import Scenario
@@ -28,7 +28,8 @@ def expected_value(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, req
     """A non-member's expected yearly net value of joining, in money (what joining decisions weigh).
 
     Value scales with the customer's expected spend here, so heavy buyers expect more: the
-    self-selection a naive member vs non-member comparison mistakes for the scheme's effect.
+    self-selection a naive member vs non-member comparison mistakes for the scheme's effect. This is the
+    rule's readable statement; the day runs :func:`expected_value_compiled`, which a test holds to it.
     """
     rules = arm.rules
     s = rules.scheme
