@@ -92,12 +92,13 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
         no_f4, no_i4 = np.zeros(0, np.float32), np.zeros(0, np.int32)
         m = (np.zeros(0, bool), np.zeros(0, np.int8), no_i4, np.zeros(0, np.int16), np.zeros(0, np.int8),
              no_f4, no_f4, no_i4, no_f4, np.zeros(0, np.uint8))
-        r = (np.ones(1), np.ones(1), np.ones(1), np.zeros(1), np.ones(pop.categories.shape[1], np.float32))
+        r = (np.ones(1), np.ones(1), np.ones(1), np.zeros(1), np.ones(pop.categories.shape[1], np.float32),
+             *_NO_CURVE)
     else:
         m = (mem.member, mem.goal, mem.points, mem.stamps, mem.tier, mem.recent, mem.vouchers,
              mem.offer_until, mem.acc_what, mem.consent)
         r = (nonempty(rules.reward_points, 1.0), nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
-             rules.tier_status_share.astype(np.float64), rules.cat_mult)
+             rules.tier_status_share.astype(np.float64), rules.cat_mult, *progress_curve(rules, c))
     k = kernels.shop(day, c, draws.need.bits, draws.choice.bits, draws.basket_value.bits,
                      draws.basket_category.bits, draws.basket_brand.bits, draws.hour.bits,
                      shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
@@ -110,6 +111,38 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
     member = mem.member[idx] if mem is not None else np.zeros(k, bool)
     return Trips(idx=idx, value=value, split=split[:k], own=own[:k], band=band[:k],
                  member=member, linked=np.zeros(k, bool), discount=np.zeros(k), log_value=log_value)
+
+
+_NO_CURVE = (np.zeros(0, np.float32), np.zeros(1, np.int64))
+"""A :func:`progress_curve` with no entries (for a goal g of 0 with no points)."""
+
+MAX_CURVE_ENTRIES = 1 << 20
+"""Largest :func:`progress_curve` kept (4 MiB); goals needing more points are computed as they come."""
+
+_CURVES: dict[int, tuple] = {}
+"""Recent :func:`progress_curve` tables, by the identity of the rules they came from (kept alive with them)."""
+
+
+def progress_curve(rules: Rules, c: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(curve, first): each goal's progress ** curvature for every whole number of points up to the goal
+    (kernels.progress_curve), so the shopping pass looks a member's up rather than computing a power.
+    Empty for schemes with stamps, whose progress depends on stamps too, and where the goals need more
+    than MAX_CURVE_ENTRIES points in all. ``c`` are the rules' :func:`kernel_constants`."""
+    hit = _CURVES.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    need = rules.reward_points
+    counts = np.zeros(max(need.size, 1), np.int64)  # goal 0 is looked up even without rewards
+    whole = np.floor(need).astype(np.int64) + 1
+    if rules.scheme.stamps is None and rules.scheme.points is not None and whole.sum() <= MAX_CURVE_ENTRIES:
+        counts[:need.size] = whole
+    first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    curve = np.empty(first[-1], np.float32)
+    kernels.progress_curve(c, need, first, curve)
+    if len(_CURVES) >= 64:
+        _CURVES.clear()
+    _CURVES[id(rules)] = (rules, (curve, first))
+    return curve, first
 
 
 def nonempty(a: np.ndarray, fill: float) -> np.ndarray:

@@ -61,16 +61,36 @@ def _progress(c, points, need, stamps):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _pull(c, points, stamps, need, perceived, mean_basket):
-    """Goal-gradient pull of a member (behaviour.pull), float64; ``perceived`` is the goal's worth."""
+def _pull(c, points, stamps, need, perceived, mean_basket, curved):
+    """Goal-gradient pull of a member (behaviour.pull), float64; ``perceived`` is the goal's worth and
+    ``curved`` the member's progress ** curvature if looked up in a :func:`progress_curve` (else -1)."""
     worth = 0.0
     if c[C_HAS_POINTS] != 0.0:
         worth = perceived
     if c[C_HAS_STAMPS] != 0.0:
         worth = max(worth, c[C_STAMP_WORTH])
     scale = min(worth / np.float64(mean_basket), 1.0)
-    prog = _progress(c, points, need, stamps)
-    return np.float64(prog ** F32(c[C_GG_CURVATURE])) * scale
+    if curved < 0:
+        curved = _progress(c, points, need, stamps) ** F32(c[C_GG_CURVATURE])
+    return np.float64(curved) * scale
+
+
+@njit(cache=True, error_model="numpy")
+def progress_curve(c, reward_points, first, out):
+    """Progress ** curvature ahead of time for every whole number of points toward each goal, since a
+    float32 power costs more than the rest of a member's pull: ``out[first[g] + p]`` for p points toward
+    goal g, p below ``first[g + 1] - first[g]``. The same arithmetic as :func:`_pull`, so the same
+    numbers; only for schemes without stamps (whose progress depends on stamps too)."""
+    for g in range(reward_points.size):
+        for p in range(first[g + 1] - first[g]):
+            out[first[g] + p] = _progress(c, np.int32(p), reward_points[g], np.int16(0)) ** F32(c[C_GG_CURVATURE])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _curved(points, curve, lo, hi):
+    """A member's progress ** curvature from their goal's ``curve[lo:hi]`` (:func:`progress_curve`), or -1
+    where the table has no entry: for points beyond the goal, or with no table."""
+    return curve[lo + points] if 0 <= points < hi - lo else F32(-1.0)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -192,16 +212,17 @@ def expected_values(c, offers_gain, membership_gain, membership_cost, privacy_pe
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_basket, points, stamps, need,
-                    perceived, tier_mult, tier_status, cat_dot, recent, vouchers, offer_until, acc_what, consent):
+                    perceived, curved, tier_mult, tier_status, cat_dot, recent, vouchers, offer_until, acc_what,
+                    consent):
     """What membership adds to a member's utility of shopping here (behaviour.choose_store), float64.
 
     ``need`` and ``perceived`` are the points and worth of the member's goal, ``tier_mult`` and
     ``tier_status`` their tier's, ``cat_dot`` the category mix times the category multipliers, ``recent``
-    the member's :func:`recent_value`."""
+    the member's :func:`recent_value`, ``curved`` as :func:`_pull`'s."""
     rate = _reward_rate(c, perceived, need, tier_mult, cat_dot, mean_basket)
     add = np.float64(F32(c[C_REWARD_WEIGHT]) * rs) * rate
     add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent)
-    add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(c, points, stamps, need, perceived, mean_basket)
+    add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(c, points, stamps, need, perceived, mean_basket, curved)
     if c[C_HAS_MEMBER_PRICING] != 0.0:
         add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
     if c[C_HAS_TIERS] != 0.0:
@@ -219,7 +240,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
-         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
+         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first,
          drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for customers ``lo:hi`` (behaviour.needs, choose_store,
@@ -263,8 +284,9 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
             need = u_need < p
             if not need:
                 g = goal[i]
+                curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
                 boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
-                    c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i])
+                    c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i], curved)
                 need = u_need < F32(np.float64(p) * boost)
             needers[n_need] = i
             n_need += need
@@ -278,10 +300,11 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         if scheme and member[i]:
             g, tr = goal[i], tier[i]
             cat_dot = _category_dot(categories, cat_mult, i) if c[C_HAS_CAT_MULT] != 0.0 else F32(0.0)
+            curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
             u = F32(np.float64(u) + _member_utility(
                 day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
-                points[i], stamps[i], reward_points[g], reward_perceived[g], tier_mult[tr], tier_status_share[tr],
-                cat_dot, recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i]))
+                points[i], stamps[i], reward_points[g], reward_perceived[g], curved, tier_mult[tr],
+                tier_status_share[tr], cat_dot, recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i]))
         x = min(max(u, F32(-60.0)), F32(60.0))
         prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
         here = uniform(choice_bits, i) < prob
@@ -344,7 +367,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
-         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult,
+         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first,
          drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for every customer (see :func:`_shop_range`);
@@ -355,7 +378,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
                        mean_basket, basket_mu, basket_sd, categories, own_label, hours,
                        member, goal, points, stamps, tier, recent, vouchers, offer_until,
                        acc_what, consent, reward_points, reward_perceived, tier_mult, tier_status_share,
-                       cat_mult, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
+                       cat_mult, curve, curve_first, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
                        out_idx, out_logvalue, out_split, out_own, out_band)
 
 

@@ -195,3 +195,19 @@ def test_join_draws_match_the_rule_stated_in_numpy(p_ref):
     np.testing.assert_array_equal(out[:k], want)
     if p_ref == 3 / 2**24:
         assert {0, 3} <= set(out[:k]) and not {1, 2} & set(out[:k])
+
+
+@pytest.mark.parametrize("name, entries", [("supermarket_points", 151), ("coalition", 501 + 2001),
+                                           ("coffee_stamps", 0)])
+def test_progress_curve_holds_each_goals_power_of_progress_for_points_schemes_only(name, entries):
+    from loyaltysim.schemes.rules import compile_rules
+    sc = shipped(name, {"customers": 100, "days": 5})
+    rules = compile_rules(sc)
+    curve, first = behaviour.progress_curve(rules, behaviour.kernel_constants(sc, rules))
+    assert curve.size == first[-1] == entries
+    curvature = np.float32(sc.scheme.goal_gradient.curvature)
+    for g, need in enumerate(rules.reward_points if entries else []):
+        points = np.arange(first[g + 1] - first[g])
+        assert points[-1] == need  # every balance short of the goal, and the goal itself
+        want = [np.float32(min(p / need, 1.0)) ** curvature for p in points]  # numpy's scalar float32 power
+        np.testing.assert_array_equal(curve[first[g]:first[g + 1]], np.asarray(want, np.float32))
