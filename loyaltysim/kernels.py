@@ -592,6 +592,32 @@ def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_
 
 
 @njit(cache=True, error_model="numpy")
+def redeem_offers(day, idx, value, off, offer_bits, offer_until, acc_what, offer_cat, categories, segment,
+                  base, slope, discount, no_day, net_value, saving_sums, used_sums):
+    """Members ``idx`` presenting their card use a live personalised offer (pricing.till_discounts):
+    with chance ``base + slope * accuracy``, for ``discount`` of the offer category's share of the basket
+    ``value``, never more than what ``off`` has left of it (float32 arithmetic, as numpy does with these
+    float32 arrays, then the float64 ``off``). Adds the saving to ``off`` and
+    ``net_value``, retires the offer, and adds the savings and the offers used to per-segment sums in
+    the order of ``idx``, as :func:`segment_sums` would."""
+    seg, total = 0, saving_sums[0]
+    seg_n, count = 0, used_sums[0]
+    for t in range(idx.size):
+        i = idx[t]
+        if offer_until[i] >= day and uniform(offer_bits, i) < F32(base) + F32(slope) * acc_what[i]:
+            saving = min(np.float64(F32(discount) * value[t] * categories[i, offer_cat[i]]), value[t] - off[t])
+            offer_until[i] = no_day
+            seg, total = _segment_run(saving_sums, seg, total, segment[i])
+            total += saving
+            seg_n, count = _segment_run(used_sums, seg_n, count, segment[i])
+            count += 1.0
+            net_value[i] = F32(np.float64(net_value[i]) + saving)
+            off[t] += saving
+    saving_sums[seg] = total
+    used_sums[seg_n] = count
+
+
+@njit(cache=True, error_model="numpy")
 def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, net_value, sums):
     """Effort of presenting the card on linked trips ``idx`` (enrolment.card_effort): per-segment sums
     into ``sums``, and off each member's perceived net value."""

@@ -211,3 +211,55 @@ def test_progress_curve_holds_each_goals_power_of_progress_for_points_schemes_on
         assert points[-1] == need  # every balance short of the goal, and the goal itself
         want = [np.float32(min(p / need, 1.0)) ** curvature for p in points]  # numpy's scalar float32 power
         np.testing.assert_array_equal(curve[first[g]:first[g + 1]], np.asarray(want, np.float32))
+
+
+def _till_discounts_in_numpy(arm, pop, draws, idx, value, day):
+    """The till's discounts as numpy states them (pricing.till_discounts before its offers became a kernel)."""
+    from loyaltysim.state import NO_DAY
+    s, mem, led = arm.rules.scheme, arm.mem, arm.ledger
+    off = np.zeros(idx.size)
+    if s.member_pricing is not None:
+        saving = value * s.member_pricing.share_of_range * s.member_pricing.discount
+        led.add("member_discount", idx, saving)
+        led.add("member_savings", idx, saving)
+        arm.net_value[idx] += saving
+        off += saving
+    o = s.offers
+    live = mem.offer_until[idx] >= day
+    p = o.base_redemption + (o.max_redemption - o.base_redemption) * mem.acc_what[idx]
+    used = live & (draws.offer[idx] < p)
+    u = idx[used]
+    share = pop.categories[u, mem.offer_cat[u]]
+    saving = np.minimum(o.discount * value[used] * share, value[used] - off[used])
+    mem.offer_until[u] = NO_DAY
+    led.add("offer_discount", u, saving)
+    led.add("offer_savings", u, saving)
+    led.add("offers_redeemed", u, 1.0)
+    arm.net_value[u] += saving
+    off[used] += saving
+    return off, used.sum()
+
+
+@pytest.mark.parametrize("name", ["supermarket_points", "member_pricing"])
+def test_compiled_offer_redemption_matches_the_numpy_rule(name):
+    from loyaltysim.schemes import pricing
+    m = LoyaltyModel(shipped(name, {"customers": 10000, "days": 40}))
+    for _ in range(25):  # offers sent and accuracy learnt by now
+        m.step()
+    arm, pop = m.arms[0], m.population
+    draws = m.streams.day()
+    trips = behaviour.shop(m.spec, pop, copy.deepcopy(arm.shop), arm.mem, arm.rules, draws, m.day, m.weekday,
+                           m.habit_alpha)
+    card = trips.idx[arm.mem.member[trips.idx]]
+    value = trips.value[arm.mem.member[trips.idx]]
+    # Every other card holder's offer live today (the rest as they were), so that many are used.
+    arm.mem.offer_until[card[::2]] = m.day
+    slow = copy.deepcopy(arm)
+    want, n_used = _till_discounts_in_numpy(slow, pop, draws, card, value, m.day)
+    got = pricing.till_discounts(arm, pop, draws, card, value, m.day)
+    assert value.dtype == np.float32 and 50 < n_used < card.size / 2
+    assert (want > 0).sum() > n_used if m.spec.scheme.member_pricing is not None else (want > 0).sum() == n_used
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(arm.net_value, slow.net_value)
+    np.testing.assert_array_equal(arm.mem.offer_until, slow.mem.offer_until)
+    np.testing.assert_array_equal(arm.ledger.values, slow.ledger.values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from loyaltysim import kernels
 from loyaltysim.population import Population
 from loyaltysim.rng import DailyDraws
 from loyaltysim.state import Arm, CONSENT_BIT, NO_DAY
@@ -23,19 +24,13 @@ def till_discounts(arm: Arm, pop: Population, draws: DailyDraws, idx: np.ndarray
         off += saving
     if s.offers is not None:
         o = s.offers
-        live = mem.offer_until[idx] >= day
-        p = o.base_redemption + (o.max_redemption - o.base_redemption) * mem.acc_what[idx]
-        used = live & (draws.offer[idx] < p)
-        u = idx[used]
-        share = pop.categories[u, mem.offer_cat[u]]
-        # Never below a free basket: member prices and a deep offer on a big category could overlap.
-        saving = np.minimum(o.discount * value[used] * share, value[used] - off[used])
-        mem.offer_until[u] = NO_DAY
-        led.add("offer_discount", u, saving)
-        led.add("offer_savings", u, saving)
-        led.add("offers_redeemed", u, 1.0)
-        arm.net_value[u] += saving
-        off[used] += saving
+        saving_sums, used_sums = np.zeros(led.n_segments), np.zeros(led.n_segments)
+        kernels.redeem_offers(day, idx, value, off, draws.offer.bits, mem.offer_until, mem.acc_what, mem.offer_cat,
+                              pop.categories, led.segment, o.base_redemption, o.max_redemption - o.base_redemption,
+                              o.discount, NO_DAY, arm.net_value, saving_sums, used_sums)
+        led.add_by_segment("offer_discount", saving_sums)
+        led.add_by_segment("offer_savings", saving_sums)
+        led.add_by_segment("offers_redeemed", used_sums)
     return off
 
 
