@@ -798,6 +798,17 @@ def family_errors(idx, fresh, k, k_family, obs_trips, inferred, family_told, hou
 
 
 @njit(cache=True, error_model="numpy")
+def earned_points(idx, value, cat_dot, tier, tier_mult, promotion, membership, earn_per_unit, out):
+    """Whole points earned on linked baskets of members ``idx`` (points.earn) into ``out``: basket value
+    times the earn rate (float32, as numpy multiplies a float32 array by a number), times the category
+    multiplier ``cat_dot`` of each basket, the member's tier multiplier, the day's ``promotion`` and the
+    ``membership`` multiplier, in that order in float64, rounded down."""
+    for t in range(idx.size):
+        mult = np.float64(cat_dot[t]) * tier_mult[tier[idx[t]]] * promotion * membership
+        out[t] = np.int32(math.floor(np.float64(value[t] * F32(earn_per_unit)) * mult + 1e-6))
+
+
+@njit(cache=True, error_model="numpy")
 def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, issued):
     """Add whole points ``pts`` to members ``idx`` (unique; points.credit): balances, the earning period
     ``bucket`` of ``buckets`` (customers x periods; -1 without age expiry) and the day of the latest

@@ -263,3 +263,32 @@ def test_compiled_offer_redemption_matches_the_numpy_rule(name):
     np.testing.assert_array_equal(arm.net_value, slow.net_value)
     np.testing.assert_array_equal(arm.mem.offer_until, slow.mem.offer_until)
     np.testing.assert_array_equal(arm.ledger.values, slow.ledger.values)
+
+
+@pytest.mark.parametrize("name", ["supermarket_points", "hotel_tiers", "paid_membership", "coalition"])
+def test_compiled_points_earned_match_the_numpy_rule(name):
+    from loyaltysim import kernels
+    m = LoyaltyModel(shipped(name, {"customers": 3000, "days": 30}))
+    for _ in range(20):
+        m.step()
+    arm, rules = m.arms[0], m.arms[0].rules
+    gen = np.random.default_rng(5)
+    idx = np.flatnonzero(arm.mem.member)
+    value = gen.lognormal(3.0, 1.5, idx.size).astype(np.float32)  # small and large baskets
+    split = gen.dirichlet(np.ones(rules.cat_mult.size), idx.size).astype(np.float32)
+    arm.mem.tier[idx] = gen.integers(0, rules.tier_mult.size, idx.size)
+    s = rules.scheme
+    for promotion in (1.0, 1.7):
+        mult = (split @ rules.cat_mult) * rules.tier_mult[arm.mem.tier[idx]] * promotion
+        if s.membership is not None:
+            mult = mult * s.membership.earn_multiplier
+        # Every other basket worth a whole number of points, give or take rounding: the floor then
+        # depends on each step's precision.
+        value[::2] = (np.arange(idx.size)[::2] / (s.points.earn_per_unit * mult[::2])).astype(np.float32)
+        want = np.floor(value * s.points.earn_per_unit * mult + 1e-6).astype(np.int32)
+        got = np.empty(idx.size, np.int32)
+        kernels.earned_points(idx, value, split @ rules.cat_mult, arm.mem.tier, rules.tier_mult, promotion,
+                              s.membership.earn_multiplier if s.membership is not None else 1.0,
+                              s.points.earn_per_unit, got)
+        assert idx.size > 300 and np.unique(want).size > 50
+        np.testing.assert_array_equal(got, want)

@@ -51,10 +51,10 @@ def earn(arm: Arm, pop: Population, idx: np.ndarray, value: np.ndarray, split: n
     """Points for linked baskets of members ``idx``."""
     rules, mem = arm.rules, arm.mem
     s = rules.scheme
-    mult = (split @ rules.cat_mult) * rules.tier_mult[mem.tier[idx]] * rules.earn_multiplier(day)
-    if s.membership is not None:
-        mult = mult * s.membership.earn_multiplier
-    pts = np.floor(value * s.points.earn_per_unit * mult + 1e-6).astype(np.int32)
+    pts = np.empty(idx.size, np.int32)
+    kernels.earned_points(idx, value, split @ rules.cat_mult, mem.tier, rules.tier_mult, rules.earn_multiplier(day),
+                          s.membership.earn_multiplier if s.membership is not None else 1.0,  # times 1: exact
+                          s.points.earn_per_unit, pts)
     credit(arm, idx, pts, day)
 
 
