@@ -844,15 +844,15 @@ def redeem_rewards(current, idx, goal, points, buckets, vouchers, net_value, seg
         if current >= 0:
             # Every period, oldest first, without stopping once the amount is taken (the rest then take
             # 0): an exit after a varying number of periods would be mispredicted for nearly every member.
+            # Indexed directly: a row view would be reference-counted for every member.
             left = spent
-            row = buckets[i]
             for j in range(current + 1, n_periods):
-                take = min(left, row[j])
-                row[j] -= take
+                take = min(left, buckets[i, j])
+                buckets[i, j] -= take
                 left -= take
             for j in range(current + 1):
-                take = min(left, row[j])
-                row[j] -= take
+                take = min(left, buckets[i, j])
+                buckets[i, j] -= take
                 left -= take
         if reward_kind[g] == 0:  # a voucher: money off the next trip
             vouchers[i] = F32(np.float64(vouchers[i]) + count * reward_face[g])
