@@ -785,6 +785,26 @@ def estimate_errors(idx, fresh, k, k_own, k_log, prior_mix, prior_weekday, prior
 
 
 @njit(cache=True, error_model="numpy")
+def top_categories(idx, n, k, prior_mix, obs_cat, out):
+    """The category each customer ``idx`` is believed to buy most (argmax of insight.Estimator.mix): their
+    observed category shares shrunk toward ``prior_mix`` by ``k`` pseudo-trips against their ``n``
+    freshness-weighted trips, in float32 as numpy computes it; the first category on a tie."""
+    kf = F32(k)
+    for t in range(idx.size):
+        i = idx[t]
+        spend = F32(0.0)
+        for j in range(obs_cat.shape[1]):
+            spend += obs_cat[i, j]
+        best, top = -np.inf, 0
+        for j in range(obs_cat.shape[1]):
+            obs = obs_cat[i, j] / spend if spend > 0 else F32(0.0)
+            mix = (kf * prior_mix[j] + n[t] * obs) / (kf + n[t])
+            if mix > best:
+                best, top = mix, j
+        out[t] = top
+
+
+@njit(cache=True, error_model="numpy")
 def family_errors(idx, fresh, k, k_family, obs_trips, inferred, family_told, household, err):
     """Row 6 of :func:`estimate_errors`: household size as told at sign-up, else inferred from baskets
     and shrunk toward the prior."""

@@ -224,7 +224,7 @@ class LoyaltyModel(mesa.Model):
         insight.value(sc, pop, arm, arm.members)
         insight.cost_savings(sc, arm, card.idx, card.value)
         if arm.rules.scheme.offers is not None:
-            pricing.send_offers(arm, day, insight.believed_mix(sc, pop, arm, self.priors))
+            pricing.send_offers(arm, day, insight.believed_top_category(sc, pop, arm, self.priors))
 
     def _update_customers(self, arm: Arm, draws: DailyDraws, t: Trips) -> None:
         sc, pop, day = self.spec, self.population, self.day

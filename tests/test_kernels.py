@@ -292,3 +292,23 @@ def test_compiled_points_earned_match_the_numpy_rule(name):
                               s.points.earn_per_unit, got)
         assert idx.size > 300 and np.unique(want).size > 50
         np.testing.assert_array_equal(got, want)
+
+
+def test_compiled_top_category_is_the_largest_share_of_the_numpy_estimate():
+    from loyaltysim import insight
+    m = LoyaltyModel(shipped("supermarket_points", {"customers": 4000, "days": 60}))
+    for _ in range(40):
+        m.step()
+    arm = m.arms[0]
+    idx = np.flatnonzero(arm.mem.member)
+    never_seen = arm.mem.obs_trips[idx] == 0
+    assert never_seen.sum() > 50 and (~never_seen).sum() > 500
+    top = insight.believed_top_category(m.spec, m.population, arm, m.priors)
+    for spends in ("as simulated", "spread over every category"):
+        if spends != "as simulated":
+            seen = idx[~never_seen]
+            arm.mem.obs_cat[seen] = np.random.default_rng(3).gamma(0.5, 20.0, (seen.size, 7)).astype(np.float32)
+        est = insight.Estimator(m.spec, m.population, arm, idx, m.day + 30)  # some estimates stale
+        want = np.argmax(est.mix(m.priors.mix), axis=1).astype(np.int8)
+        np.testing.assert_array_equal(top(idx, m.day + 30), want)
+    assert np.unique(want).size == 7

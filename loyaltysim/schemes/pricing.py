@@ -34,14 +34,14 @@ def till_discounts(arm: Arm, pop: Population, draws: DailyDraws, idx: np.ndarray
     return off
 
 
-def send_offers(arm: Arm, day: int, believed_mix) -> None:
+def send_offers(arm: Arm, day: int, believed_top_category) -> None:
     """Every few days, send each consenting member an offer on the category the business believes they buy most."""
     o = arm.rules.scheme.offers
     if day % o.every_days != 0:
         return
     mem = arm.mem
     idx = np.flatnonzero(mem.member & ((mem.consent & CONSENT_BIT["transactions"]) > 0))
-    mem.offer_cat[idx] = np.argmax(believed_mix(idx, day), axis=1).astype(np.int8)
+    mem.offer_cat[idx] = believed_top_category(idx, day)
     mem.offer_until[idx] = day + o.validity_days - 1
     arm.ledger.add("offers_sent", idx, 1.0)
     arm.ledger.add("operating_cost", idx, o.cost_per_offer)
