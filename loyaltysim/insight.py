@@ -17,7 +17,7 @@ import numpy as np
 
 from loyaltysim import kernels
 from loyaltysim.population import INDULGENCE, Population
-from loyaltysim.scenario.models import INSIGHT_DIMENSIONS, Scenario
+from loyaltysim.scenario.models import INSIGHT_DIMENSIONS, MAX_DAYS, Scenario
 from loyaltysim.state import CONSENT_BIT, NO_DAY, Arm
 
 LIFE_EVENT_WINDOW_DAYS = 180
@@ -44,6 +44,25 @@ def on_life_events(arm: Arm, idx: np.ndarray) -> None:
     arm.mem.event_seen[idx] = 0
 
 
+_HALVINGS: dict[float, np.ndarray] = {}
+"""``0.5 ** (age / half_life)`` as float32 for every whole age in days from 0, by half-life."""
+
+
+def freshness(half_life: float, last_seen: np.ndarray, day: int) -> np.ndarray:
+    """Weight (float32) of observations last made on days ``last_seen`` (NO_DAY: never): halved every
+    ``half_life`` days of age. Ages are whole days, so the weights are looked up in a table made by the
+    same numpy expression, once, rather than raised to a power per customer."""
+    seen = last_seen != NO_DAY
+    age = np.where(seen, np.maximum(day - last_seen, 0), 0)
+    table = _HALVINGS.get(half_life)
+    if table is None or table.size <= age.max(initial=0):
+        table = (0.5 ** (np.arange(max(MAX_DAYS, day) + 1) / half_life)).astype(np.float32)
+        _HALVINGS[half_life] = table
+    fresh = table[age]
+    fresh[~seen] = 0
+    return fresh
+
+
 class Estimator:
     """The business's estimates for some customers on some day (shrunk, staleness-weighted)."""
 
@@ -51,9 +70,7 @@ class Estimator:
         ins = sc.business.insight
         mem = arm.mem
         self.k = ins.prior_strength
-        age = np.maximum(day - mem.obs_last[idx], 0)
-        self.fresh = (0.5 ** (age / ins.staleness_half_life_days)).astype(np.float32)
-        self.fresh[mem.obs_last[idx] == NO_DAY] = 0
+        self.fresh = freshness(ins.staleness_half_life_days, mem.obs_last[idx], day)
         self.n = mem.obs_trips[idx] * self.fresh
         self.mem, self.idx, self.pop = mem, idx, pop
 
@@ -140,9 +157,7 @@ def errors_compiled(sc: Scenario, pop: Population, arm: Arm, priors: Priors, idx
     array operations on their gathered rows."""
     ins, mem = sc.business.insight, arm.mem
     k = ins.prior_strength
-    age = np.maximum(day - mem.obs_last[idx], 0)
-    fresh = (0.5 ** (age / ins.staleness_half_life_days)).astype(np.float32)
-    fresh[mem.obs_last[idx] == NO_DAY] = 0
+    fresh = freshness(ins.staleness_half_life_days, mem.obs_last[idx], day)
     err = np.empty((len(INSIGHT_DIMENSIONS) - 1, idx.size), np.float32)
     log_size = np.empty(idx.size, np.float32)
     kernels.estimate_errors(idx, fresh, k, k * priors.own, k * priors.log_basket, priors.mix, priors.weekday,

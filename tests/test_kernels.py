@@ -312,3 +312,21 @@ def test_compiled_top_category_is_the_largest_share_of_the_numpy_estimate():
         want = np.argmax(est.mix(m.priors.mix), axis=1).astype(np.int8)
         np.testing.assert_array_equal(top(idx, m.day + 30), want)
     assert np.unique(want).size == 7
+
+
+@pytest.mark.parametrize("half_life", [30.0, 7.5, 365.0])
+def test_freshness_from_its_table_is_the_power_numpy_computes(half_life):
+    from loyaltysim.insight import freshness
+    from loyaltysim.scenario.models import MAX_DAYS
+    from loyaltysim.state import NO_DAY
+    day = MAX_DAYS
+    gen = np.random.default_rng(8)
+    last_seen = np.concatenate([np.arange(day + 1), gen.integers(0, day + 1, 5000), [NO_DAY] * 50,
+                                [day + 3]]).astype(np.int32)  # every age, shuffled ages, never seen, seen later
+    gen.shuffle(last_seen)
+    age = np.maximum(day - last_seen, 0)
+    want = (0.5 ** (age / half_life)).astype(np.float32)
+    want[last_seen == NO_DAY] = 0
+    got = freshness(half_life, last_seen, day)
+    assert got.dtype == np.float32 and (got == 0).sum() >= 50
+    np.testing.assert_array_equal(got, want)
