@@ -188,7 +188,6 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
     mem = arm.mem
     S = arm.ledger.n_segments
     alive_mask = arm.shop.alive
-    alive = np.flatnonzero(alive_mask)
     known = alive_mask & mem.member & ((mem.consent & CONSENT_BIT["transactions"]) > 0)
     kidx = np.flatnonzero(known)
     kerr = errors_compiled(sc, pop, arm, priors, kidx, day)
@@ -198,7 +197,7 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
     scores = np.zeros((len(INSIGHT_DIMENSIONS), S))
     for d in range(D):
         scores[d] = np.clip(1.0 - np.divide(e[d], b[d], out=np.ones(S), where=b[d] > 0), 0.0, 1.0)
-    scores[-1] = _life_change_scores(pop, arm, alive, day, S)
+    scores[-1] = _life_change_scores(pop, arm, alive_mask, day, S)
     arm.insight = scores
     # Per-member accuracy, with the error normalised by at least half the average prior error.
     if kidx.size == 0:
@@ -212,11 +211,12 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
 
 
 def _life_change_scores(pop: Population, arm: Arm, alive: np.ndarray, day: int, S: int) -> np.ndarray:
-    ev = pop.last_event_day[alive]
-    recent = (ev >= 0) & (day - ev <= LIFE_EVENT_WINDOW_DAYS)
-    idx = alive[recent]
-    found = arm.mem.detected_day[idx] >= pop.last_event_day[idx]
-    delay = (arm.mem.detected_day[idx] - pop.last_event_day[idx]).clip(min=0)
+    """By segment, how soon the business detected living customers' recent life events: exp(-delay / scale)
+    averaged over events at most LIFE_EVENT_WINDOW_DAYS old (0 for one not yet detected)."""
+    idx, delay, found = np.empty(pop.n, np.intp), np.empty(pop.n, np.int32), np.empty(pop.n, bool)
+    k = kernels.recent_life_events(day, LIFE_EVENT_WINDOW_DAYS, alive, pop.last_event_day, arm.mem.detected_day,
+                                   idx, delay, found)
+    idx, delay, found = idx[:k], delay[:k], found[:k]
     score = np.where(found, np.exp(-delay / DETECTION_TIME_SCALE_DAYS), 0.0)
     seg = pop.segment[idx]
     num = np.bincount(seg, score, minlength=S)

@@ -550,6 +550,22 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
 
 
 @njit(cache=True, error_model="numpy")
+def recent_life_events(day, window, alive, last_event_day, detected_day, out_idx, out_delay, out_found):
+    """Living customers whose latest life event is at most ``window`` days old, in customer order
+    (insight._life_change_scores): writes them, the days the business took to detect it (0 if at once)
+    and whether it has, and returns how many."""
+    k = 0
+    for i in range(alive.size):
+        ev = last_event_day[i]
+        if alive[i] and ev >= 0 and day - ev <= window:
+            out_idx[k] = i
+            out_delay[k] = max(detected_day[i] - ev, 0)
+            out_found[k] = detected_day[i] >= ev
+            k += 1
+    return k
+
+
+@njit(cache=True, error_model="numpy")
 def member_accuracy(idx, err, base_err, half_mean, acc_what, acc_mean):
     """Each known member's accuracy per dimension (insight.snapshot): 1 - error / the error of knowing only
     the average, that error floored at half its mean over customers (``half_mean``), clipped to 0-1;

@@ -330,3 +330,22 @@ def test_freshness_from_its_table_is_the_power_numpy_computes(half_life):
     got = freshness(half_life, last_seen, day)
     assert got.dtype == np.float32 and (got == 0).sum() >= 50
     np.testing.assert_array_equal(got, want)
+
+
+def test_recent_life_events_are_those_numpy_selects():
+    from loyaltysim import kernels
+    m = LoyaltyModel(shipped("supermarket_points", {"customers": 20000, "days": 250}))
+    for _ in range(240):
+        m.step()
+    pop, arm, day, window = m.population, m.arms[0], m.day, 180
+    alive = np.flatnonzero(arm.shop.alive)
+    ev = pop.last_event_day[alive]
+    idx = alive[(ev >= 0) & (day - ev <= window)]
+    found = arm.mem.detected_day[idx] >= pop.last_event_day[idx]
+    delay = (arm.mem.detected_day[idx] - pop.last_event_day[idx]).clip(min=0)
+    got = np.empty(pop.n, np.intp), np.empty(pop.n, np.int32), np.empty(pop.n, bool)
+    k = kernels.recent_life_events(day, window, arm.shop.alive, pop.last_event_day, arm.mem.detected_day, *got)
+    old = (pop.last_event_day >= 0) & (day - pop.last_event_day > window)
+    assert found.sum() > 20 and (~found).sum() > 20 and (delay > 0).sum() > 20 and (old & arm.shop.alive).sum() > 20
+    for g, w in zip(got, (idx, delay, found)):
+        np.testing.assert_array_equal(g[:k], w)
