@@ -550,19 +550,22 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
 
 
 @njit(cache=True, error_model="numpy")
-def recent_life_events(day, window, alive, last_event_day, detected_day, out_idx, out_delay, out_found):
+def recent_life_events(day, window, alive, last_event_day, detected_day):
     """Living customers whose latest life event is at most ``window`` days old, in customer order
-    (insight._life_change_scores): writes them, the days the business took to detect it (0 if at once)
-    and whether it has, and returns how many."""
+    (insight._life_change_scores), with the days the business took to detect it (0 if at once) and
+    whether it has. Counted first, so that the arrays are no longer than needed."""
+    n = 0
+    for i in range(alive.size):
+        ev = last_event_day[i]
+        n += alive[i] and ev >= 0 and day - ev <= window
+    idx, delay, found = np.empty(n, np.intp), np.empty(n, np.int32), np.empty(n, np.bool_)
     k = 0
     for i in range(alive.size):
         ev = last_event_day[i]
         if alive[i] and ev >= 0 and day - ev <= window:
-            out_idx[k] = i
-            out_delay[k] = max(detected_day[i] - ev, 0)
-            out_found[k] = detected_day[i] >= ev
+            idx[k], delay[k], found[k] = i, max(detected_day[i] - ev, 0), detected_day[i] >= ev
             k += 1
-    return k
+    return idx, delay, found
 
 
 @njit(cache=True, error_model="numpy")
