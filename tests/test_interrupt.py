@@ -168,3 +168,24 @@ def test_a_killed_run_leaves_a_result_or_clearly_none(tmp_path, args, sig, trigg
     OUTCOMES[(signal.Signals(sig).name, outcome)] += 1
     print(f"\nkill {args[0]} {signal.Signals(sig).name} at {trigger}: exit {p.returncode}, folder {outcome}; "
           f"so far {sum(OUTCOMES.values())} kills: {dict(OUTCOMES)}")
+
+
+def test_an_error_raised_because_ctrl_c_stopped_an_import_counts_as_the_interrupt():
+    from loyaltysim.__main__ import _interrupted
+
+    def failing_import(cause: BaseException) -> ImportError:
+        try:
+            try:
+                raise cause
+            except BaseException:
+                raise SystemError("initialization of _ext raised unreported exception")
+        except SystemError as inner:
+            try:
+                raise ImportError("cannot import name 'x'") from inner
+            except ImportError as err:
+                return err
+
+    assert _interrupted(KeyboardInterrupt())
+    assert _interrupted(failing_import(KeyboardInterrupt()))
+    assert not _interrupted(failing_import(ValueError("bad")))
+    assert not _interrupted(ImportError("no module named 'pyarrow'"))
