@@ -215,15 +215,10 @@ def test_progress_curve_holds_each_goals_power_of_progress_for_points_schemes_on
 
 def _till_discounts_in_numpy(arm, pop, draws, idx, value, day):
     """The till's discounts as numpy states them (pricing.till_discounts before its offers became a kernel)."""
+    from loyaltysim.schemes.pricing import member_prices
     from loyaltysim.state import NO_DAY
     s, mem, led = arm.rules.scheme, arm.mem, arm.ledger
-    off = np.zeros(idx.size)
-    if s.member_pricing is not None:
-        saving = value * s.member_pricing.share_of_range * s.member_pricing.discount
-        led.add("member_discount", idx, saving)
-        led.add("member_savings", idx, saving)
-        arm.net_value[idx] += saving
-        off += saving
+    off = member_prices(arm, idx, value)
     o = s.offers
     live = mem.offer_until[idx] >= day
     p = o.base_redemption + (o.max_redemption - o.base_redemption) * mem.acc_what[idx]

@@ -15,13 +15,7 @@ def till_discounts(arm: Arm, pop: Population, draws: DailyDraws, idx: np.ndarray
     """Money off for card-presenting members ``idx``: member prices, then a live offer if used."""
     s = arm.rules.scheme
     mem, led = arm.mem, arm.ledger
-    off = np.zeros(idx.size)
-    if s.member_pricing is not None:
-        saving = value * s.member_pricing.share_of_range * s.member_pricing.discount
-        led.add("member_discount", idx, saving)
-        led.add("member_savings", idx, saving)
-        arm.net_value[idx] += saving
-        off += saving
+    off = member_prices(arm, idx, value)
     if s.offers is not None:
         o = s.offers
         saving_sums, used_sums = np.zeros(led.n_segments), np.zeros(led.n_segments)
@@ -31,6 +25,19 @@ def till_discounts(arm: Arm, pop: Population, draws: DailyDraws, idx: np.ndarray
         led.add_by_segment("offer_discount", saving_sums)
         led.add_by_segment("offer_savings", saving_sums)
         led.add_by_segment("offers_redeemed", used_sums)
+    return off
+
+
+def member_prices(arm: Arm, idx: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Money off member prices give card-presenting members ``idx`` (zero without member pricing)."""
+    off = np.zeros(idx.size)
+    mp = arm.rules.scheme.member_pricing
+    if mp is not None:
+        saving = value * mp.share_of_range * mp.discount
+        arm.ledger.add("member_discount", idx, saving)
+        arm.ledger.add("member_savings", idx, saving)
+        arm.net_value[idx] += saving
+        off += saving
     return off
 
 
