@@ -211,8 +211,9 @@ def snapshot(sc: Scenario, pop: Population, arm: Arm, priors: Priors, day: int) 
 
 
 def _life_change_scores(pop: Population, arm: Arm, alive: np.ndarray, day: int, S: int) -> np.ndarray:
-    """By segment, how soon the business detected living customers' recent life events: exp(-delay / scale)
-    averaged over events at most LIFE_EVENT_WINDOW_DAYS old (0 for one not yet detected)."""
+    """By segment, how soon the business detected living customers' (``alive``: a mask) recent life
+    events: exp(-delay / scale) averaged over events at most LIFE_EVENT_WINDOW_DAYS old (0 for one not yet
+    detected)."""
     idx, delay, found = kernels.recent_life_events(day, LIFE_EVENT_WINDOW_DAYS, alive, pop.last_event_day,
                                                    arm.mem.detected_day)
     score = np.where(found, np.exp(-delay / DETECTION_TIME_SCALE_DAYS), 0.0)

@@ -615,8 +615,9 @@ def redeem_offers(day, idx, value, off, offer_bits, offer_until, acc_what, offer
                   base, slope, discount, no_day, net_value, saving_sums, used_sums):
     """Members ``idx`` presenting their card use a live personalised offer (pricing.till_discounts):
     with chance ``base + slope * accuracy``, for ``discount`` of the offer category's share of the basket
-    ``value``, never more than what ``off`` has left of it (float32 arithmetic, as numpy does with these
-    float32 arrays, then the float64 ``off``). Adds the saving to ``off`` and
+    ``value``, never more than what ``off`` has left of it: member prices and a deep offer on a big
+    category could overlap (float32 arithmetic, as numpy does with these float32 arrays, then the float64
+    ``off``). Adds the saving to ``off`` and
     ``net_value``, retires the offer, and adds the savings and the offers used to per-segment sums in
     the order of ``idx``, as :func:`segment_sums` would."""
     seg, total = 0, saving_sums[0]
