@@ -114,13 +114,13 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
 
 
 _NO_CURVE = (np.zeros(0, np.float32), np.zeros(1, np.int64))
-"""A :func:`progress_curve` with no entries (for a goal g of 0 with no points)."""
+"""A :func:`progress_curve` with no entries, for the arm without a scheme (which never looks one up)."""
 
 MAX_CURVE_ENTRIES = 1 << 20
 """Largest :func:`progress_curve` kept (4 MiB); goals needing more points are computed as they come."""
 
-_CURVES: dict[int, tuple] = {}
-"""Recent :func:`progress_curve` tables, by the identity of the rules they came from (kept alive with them)."""
+_CURVES: dict = {}
+"""Recent :func:`progress_curve` tables, by the identity of their rules (see :func:`_by_identity`)."""
 
 
 def progress_curve(rules: Rules, c: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,9 +128,10 @@ def progress_curve(rules: Rules, c: tuple[float, ...]) -> tuple[np.ndarray, np.n
     (kernels.progress_curve), so the shopping pass looks a member's up rather than computing a power.
     Empty for schemes with stamps, whose progress depends on stamps too, and where the goals need more
     than MAX_CURVE_ENTRIES points in all. ``c`` are the rules' :func:`kernel_constants`."""
-    hit = _CURVES.get(id(rules))
-    if hit is not None and hit[0] is rules:
-        return hit[1]
+    return _by_identity(_CURVES, (rules,), lambda: _progress_curve(rules, c))
+
+
+def _progress_curve(rules: Rules, c: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     need = rules.reward_points
     counts = np.zeros(max(need.size, 1), np.int64)  # goal 0 is looked up even without rewards
     whole = np.floor(need).astype(np.int64) + 1
@@ -139,10 +140,22 @@ def progress_curve(rules: Rules, c: tuple[float, ...]) -> tuple[np.ndarray, np.n
     first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     curve = np.empty(first[-1], np.float32)
     kernels.progress_curve(c, need, first, curve)
-    if len(_CURVES) >= 64:
-        _CURVES.clear()
-    _CURVES[id(rules)] = (rules, (curve, first))
     return curve, first
+
+
+def _by_identity(cache: dict, owners: tuple, make):
+    """``make()``, cached in ``cache`` by the identity of the objects it is made from (kept alive in the
+    cache, so an identity cannot be reused while cached; scenarios and rules are not changed in place).
+    A day asks for the same values several times, and a small model's day is short enough to notice."""
+    key = tuple(id(o) for o in owners)
+    hit = cache.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], owners)):
+        return hit[1]
+    value = make()
+    if len(cache) >= 64:
+        cache.clear()
+    cache[key] = (owners, value)
+    return value
 
 
 def nonempty(a: np.ndarray, fill: float) -> np.ndarray:
@@ -156,25 +169,14 @@ def habit_alpha(sc: Scenario, pop: Population) -> np.ndarray:
     return 1.0 - np.exp(-1.0 / np.maximum(sc.behaviour.habit_memory_days * pop.need_rate, 1.0))
 
 
-_CONSTANTS: dict[tuple[int, int], tuple] = {}
-"""Recent :func:`kernel_constants`, by the identity of the scenario and rules they came from (which are
-kept alive with them, so an identity cannot be reused while cached; scenarios are frozen)."""
+_CONSTANTS: dict = {}
+"""Recent :func:`kernel_constants`, by the identity of their scenario and rules (see :func:`_by_identity`)."""
 
 
 def kernel_constants(sc: Scenario | None, rules: Rules | None) -> tuple[float, ...]:
     """The scenario's and scheme's constants as the tuple of floats the kernels read (without ``sc``, the
-    scheme's only: enough for friction). A tuple, not an array: kernels pass it to helpers for free.
-
-    Cached: a day asks for them several times, and a small model's day is short enough to notice."""
-    key = (id(sc), id(rules))
-    hit = _CONSTANTS.get(key)
-    if hit is not None and hit[0] is sc and hit[1] is rules:
-        return hit[2]
-    c = tuple(float(x) for x in _constants(sc, rules))
-    if len(_CONSTANTS) >= 64:
-        _CONSTANTS.clear()
-    _CONSTANTS[key] = (sc, rules, c)
-    return c
+    scheme's only: enough for friction). A tuple, not an array: kernels pass it to helpers for free."""
+    return _by_identity(_CONSTANTS, (sc, rules), lambda: tuple(float(x) for x in _constants(sc, rules)))
 
 
 def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:

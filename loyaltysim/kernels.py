@@ -617,9 +617,8 @@ def redeem_offers(day, idx, value, off, offer_bits, offer_until, acc_what, offer
     with chance ``base + slope * accuracy``, for ``discount`` of the offer category's share of the basket
     ``value``, never more than what ``off`` has left of it: member prices and a deep offer on a big
     category could overlap (float32 arithmetic, as numpy does with these float32 arrays, then the float64
-    ``off``). Adds the saving to ``off`` and
-    ``net_value``, retires the offer, and adds the savings and the offers used to per-segment sums in
-    the order of ``idx``, as :func:`segment_sums` would."""
+    ``off``). Adds the saving to ``off`` and ``net_value``, retires the offer, and adds the savings and
+    the offers used to per-segment sums in the order of ``idx``, as :func:`segment_sums` would."""
     seg, total = 0, saving_sums[0]
     seg_n, count = 0, used_sums[0]
     for t in range(idx.size):
