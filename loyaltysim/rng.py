@@ -113,6 +113,21 @@ def _mul_wide(typingctx, a, b):
     return sig, codegen
 
 
+@intrinsic
+def _full_width_vectors(typingctx):
+    """Let the compiler use the machine's widest vectors in the function that calls this. On CPUs with
+    AVX-512 LLVM keeps to 256-bit vectors unless told otherwise (a tuning default, against the clock
+    slowdown wide instructions can bring), and the generator's 64-bit multiplies, one instruction per
+    vector, then take twice the instructions: the daily fill runs about 1.5 x faster with 512-bit vectors.
+    Integer arithmetic, so the numbers are the same at any width; elsewhere the attribute does nothing.
+    llvmlite checks function attributes against a list without this one, so it goes into the set as is."""
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 _CHEAP_MULTIPLIER = np.uint64(0xDA942042E4DD58B5)
 _LOW = np.uint64(0xFFFFFFFF)
 
@@ -152,6 +167,7 @@ def _fill_row(state, jump, out, first, m):
     multiplier is four 32 x 32-bit multiplies, which vectorise. Held as one word, the compiler recognises
     the same arithmetic as a 128-bit multiply and does it one lane at a time.
     """
+    _full_width_vectors()
     h, lo, inc_h, inc_l = state[0], state[1], state[2], state[3]
     lane_h, lane_l0, lane_l1 = np.empty(LANES, np.uint64), np.empty(LANES, np.uint64), np.empty(LANES, np.uint64)
     for j in range(LANES):
