@@ -174,6 +174,11 @@ def run_child(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def rate(r: dict) -> float:
+    """Customer-days per second of a vectorised run: customers x days x arms / (build + run seconds)."""
+    return r["customers"] * r["days"] * ARMS / (r["build_s"] + r["run_s"])
+
+
 def slope(xs: list[float], ys: list[float]) -> float | None:
     """Least-squares slope of log(y) on log(x): 1.0 means time grows in proportion."""
     if len(xs) < 2:
@@ -259,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in runs:
         n, d = r["customers"], r["days"]
         sim = r["build_s"] + r["run_s"]
-        row = [fmt_n(n), str(d), f"{r['build_s']:.2f}", f"{r['run_s']:.2f}", f"{n * d * ARMS / sim / 1e6:.2f}M",
+        row = [fmt_n(n), str(d), f"{r['build_s']:.2f}", f"{r['run_s']:.2f}", f"{rate(r) / 1e6:.2f}M",
                f"{r['state_bytes'] / n:.0f}", f"{(r['sim_peak_rss'] - r['base_rss']) / n:.0f}",
                f"{r.get('peak_rss', r['sim_peak_rss']) / 2**20:,.0f}"]
         if not args.no_write:
@@ -313,19 +318,23 @@ def main(argv: list[str] | None = None) -> None:
         cd = rn * rd * ARMS
         ref_rate, vec_rate = cd / cmp["reference_s"], cd / cmp["vectorised_s"]
         big = runs[-1]
-        big_rate = big["customers"] * big["days"] * ARMS / (big["build_s"] + big["run_s"])
-        # The reference's own rules at the full model's size: what the full model's other mechanics cost.
-        same_rules = run_child({"kind": "vectorised", "path": args.scenario, "customers": big["customers"],
-                                "days": big["days"], "write": False, "reduced": True})
-        same_rate = big["customers"] * big["days"] * ARMS / (same_rules["build_s"] + same_rules["run_s"])
+        big_rate = rate(big)
+        # The reference's own rules at scale, beside the full model at the same size: what the full model's
+        # other mechanics cost. At most 1M customers, so that --large does not run 10M twice.
+        full = max((r for r in runs if r["customers"] <= 1_000_000), key=lambda r: r["customers"], default=runs[0])
+        same_rules = run_child({"kind": "vectorised", "path": args.scenario, "customers": full["customers"],
+                                "days": full["days"], "write": False, "reduced": True})
         print()
         print(f"Per-agent Mesa reference (one mesa.Agent per customer), {fmt_n(rn)} customers x {rd} days, "
               f"both arms, on the scenario reduced to the rules it implements:")
         print(table(["model", "seconds", "cust-days/s", "x reference"], [
             ["Mesa reference", f"{cmp['reference_s']:.2f}", f"{ref_rate:,.0f}", "1"],
             ["vectorised, same size", f"{cmp['vectorised_s']:.3f}", f"{vec_rate:,.0f}", f"{vec_rate / ref_rate:,.0f}"],
-            [f"vectorised, same rules, {fmt_n(big['customers'])}", f"{same_rules['build_s'] + same_rules['run_s']:.2f}",
-             f"{same_rate:,.0f}", f"{same_rate / ref_rate:,.0f}"],
+            [f"vectorised, same rules, {fmt_n(full['customers'])}",
+             f"{same_rules['build_s'] + same_rules['run_s']:.2f}", f"{rate(same_rules):,.0f}",
+             f"{rate(same_rules) / ref_rate:,.0f}"],
+            *([[f"vectorised full model, {fmt_n(full['customers'])}", f"{full['build_s'] + full['run_s']:.2f}",
+                f"{rate(full):,.0f}", f"{rate(full) / ref_rate:,.0f}"]] if full is not big else []),
             [f"vectorised full model, {fmt_n(big['customers'])}", f"{big['build_s'] + big['run_s']:.2f}",
              f"{big_rate:,.0f}", f"{big_rate / ref_rate:,.0f}"],
         ]))
