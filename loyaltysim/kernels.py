@@ -235,6 +235,29 @@ def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_
 
 
 @njit(cache=True, error_model="numpy")
+def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belonging, experience, time_poor,
+                      mean_basket, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
+                      reward_points, reward_perceived, tier_mult, tier_status_share, curve, curve_first, add):
+    """:func:`_member_utility` of the member needers ``needers[member_pos]`` into ``add[member_pos]``, or NaN
+    where that needs more than this loop does: a pull whose power is not in the :func:`progress_curve`
+    table, or category multipliers. Without those paths (and their calls) the loop is simple enough for
+    the processor to work on several members at once."""
+    simple = c[C_HAS_CAT_MULT] == 0.0
+    for s in range(member_pos.size):
+        t = member_pos[s]
+        i = needers[t]
+        g, tr = goal[i], tier[i]
+        lo, p = curve_first[g], points[i]
+        inside = (p >= 0) & (p < curve_first[g + 1] - lo)
+        curved = curve[lo + p if inside else 0]  # read either way (the caller sees that curve is not empty)
+        a = _member_utility(
+            day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
+            p, stamps[i], reward_points[g], reward_perceived[g], max(curved, F32(0.0)), tier_mult[tr],
+            tier_status_share[tr], F32(0.0), recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i])
+        add[t] = a if simple & inside else np.nan
+
+
+@njit(cache=True, error_model="numpy")
 def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits,
                 hour_bits, alive, habit, habit_alpha, needs,
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
@@ -269,42 +292,73 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward seeking
         # and pull are at most 1): only a draw below that bound needs the member's pull. A first pass
         # keeps those candidates with the needers, without a branch (membership is a coin flip across
-        # customers, and a branch on it stalls); a second works out the candidates' pull.
+        # customers, and a branch on it stalls); a second settles those whose draw is below their own
+        # rate and lists the rest, whose pull a third works out in a loop of its own (a branch on the draw
+        # would stall); a fourth keeps the needers, in customer order.
         for i in range(lo, hi):
             p = need_today[i]
             u_need = uniform(need_bits, i)
             maybe = member[i] & (np.float64(u_need) < np.float64(p) * bound)
             needers[n_need] = i
             n_need += alive[i] & ((u_need < p) | maybe)
-        n_candidates, n_need = n_need, 0
+        n_candidates = n_need
+        need_now = np.empty(n_candidates, np.bool_)
+        pending = np.empty(n_candidates, np.intp)
+        n_pending = 0
         for t in range(n_candidates):
             i = needers[t]
-            p = need_today[i]
-            u_need = uniform(need_bits, i)
-            need = u_need < p
-            if not need:
-                g = goal[i]
-                curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
-                boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
-                    c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i], curved)
-                need = u_need < F32(np.float64(p) * boost)
-            needers[n_need] = i
-            n_need += need
-    # 3. This retailer or the competition.
+            need = uniform(need_bits, i) < need_today[i]
+            need_now[t] = need
+            pending[n_pending] = t
+            n_pending += not need
+        for s in range(n_pending):
+            t = pending[s]
+            i = needers[t]
+            g = goal[i]
+            curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
+            boost = 1.0 + np.float64(F32(c[C_GG_ACCELERATION]) * reward_seeking[i]) * _pull(
+                c, points[i], stamps[i], reward_points[g], reward_perceived[g], mean_basket[i], curved)
+            need_now[t] = uniform(need_bits, i) < F32(np.float64(need_today[i]) * boost)
+        n_need = 0
+        for t in range(n_candidates):
+            needers[n_need] = needers[t]
+            n_need += need_now[t]
+    # 3. This retailer or the competition. What membership adds is worked out first, in a loop of its
+    # own over the member needers: more of it is in flight at once than inside the choice loop, which
+    # would branch on membership (a coin flip across customers). The few it leaves (NaN) are done here.
+    add = np.zeros(n_need if scheme else 0, np.float64)
+    if scheme:
+        member_pos = np.empty(n_need, np.intp)
+        n_members = 0
+        for t in range(n_need):
+            member_pos[n_members] = t
+            n_members += member[needers[t]]
+        if curve.size == 0:  # no table (stamps): every member's pull needs the power
+            for s in range(n_members):
+                add[member_pos[s]] = np.nan
+        else:
+            _member_utilities(day, c, member_pos[:n_members], needers, reward_seeking, outcome, belonging,
+                              experience, time_poor, mean_basket, goal, points, stamps, tier, recent, vouchers,
+                              offer_until, acc_what, consent, reward_points, reward_perceived, tier_mult,
+                              tier_status_share, curve, curve_first, add)
     n_here = 0
     for t in range(n_need):
         i = needers[t]
         u = (preference[i] + base_hw * habit[i]
              - F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_PRICE_ADVANTAGE])
              - F32(c[C_REWARD_WEIGHT]) * reward_seeking[i] * F32(c[C_COMP_REWARD_RATE]))
-        if scheme and member[i]:
-            g, tr = goal[i], tier[i]
-            cat_dot = _category_dot(categories, cat_mult, i) if c[C_HAS_CAT_MULT] != 0.0 else F32(0.0)
-            curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
-            u = F32(np.float64(u) + _member_utility(
-                day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
-                points[i], stamps[i], reward_points[g], reward_perceived[g], curved, tier_mult[tr],
-                tier_status_share[tr], cat_dot, recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i]))
+        if scheme:
+            a = add[t]
+            if a != a:
+                g, tr = goal[i], tier[i]
+                cat_dot = _category_dot(categories, cat_mult, i) if c[C_HAS_CAT_MULT] != 0.0 else F32(0.0)
+                curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
+                a = _member_utility(
+                    day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i],
+                    mean_basket[i], points[i], stamps[i], reward_points[g], reward_perceived[g], curved,
+                    tier_mult[tr], tier_status_share[tr], cat_dot, recent[i], vouchers[i], offer_until[i],
+                    acc_what[i], consent[i])
+            u = F32(np.float64(u) + a)  # a non-member adds 0.0, which leaves u exactly as it was
         x = min(max(u, F32(-60.0)), F32(60.0))
         prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
         here = uniform(choice_bits, i) < prob
