@@ -124,6 +124,27 @@ def _segment_run(sums, seg, total, s):
 
 
 @njit(cache=True, error_model="numpy")
+def _flags(n):
+    """Zeroed flags for n customers, padded to whole 64-bit words for :func:`_append_flagged`."""
+    return np.zeros(n + 7 - (n + 7) % 8, np.uint8)
+
+
+@njit(cache=True, error_model="numpy")
+def _append_flagged(flags, out, k):
+    """Write the positions of the nonzero ``flags`` (from :func:`_flags`) to ``out`` from position k, in
+    order; return the next free position. Where flags are rare most 64-bit words of them are zero, so
+    they are read eight at a time: far fewer steps than one compare-and-store per customer."""
+    eights = flags.view(np.uint64)
+    for w in range(eights.size):
+        if eights[w] != 0:
+            for i in range(8 * w, 8 * w + 8):
+                if flags[i]:
+                    out[k] = i
+                    k += 1
+    return k
+
+
+@njit(cache=True, error_model="numpy")
 def refresh_recent_values(expected_share, idx, value_ema, spend_ema, recent):
     """Store the :func:`recent_value` of members ``idx`` in ``recent``: it changes only when their moving
     averages do (weekly), and the daily passes read it for every member who shops or might defect."""
@@ -475,18 +496,26 @@ def defect(day, weight, defect_bits, alive, defect_rate, defect_day, member, rec
     # a draw below that bound can mean leaving, and the exact chance is worked out for those few alone (a
     # branch on membership, a coin flip across customers, would stall the processor on every customer).
     bound = math.exp(weight) * (1.0 + 1e-5)
+    # First flag those draws, in a loop the compiler vectorises; then visit the flags eight at a time.
+    n = alive.size
+    maybe = _flags(n)
+    for i in range(n):
+        maybe[i] = (np.float64(uniform(defect_bits, i)) < np.float64(defect_rate[i]) * bound) & alive[i]
+    eights = maybe.view(np.uint64)
     k = 0
-    for i in range(alive.size):
-        p = defect_rate[i]
-        u = uniform(defect_bits, i)
-        if (np.float64(u) < np.float64(p) * bound) & alive[i]:
-            if scheme and member[i]:
-                p = p * F32(math.exp(-F32(weight) * recent[i]))
-            if u < p:
-                alive[i] = False
-                defect_day[i] = day
-                out_gone[k] = i
-                k += 1
+    for w in range(eights.size):
+        if eights[w] == 0:
+            continue
+        for i in range(8 * w, 8 * w + 8):
+            if maybe[i]:
+                p = defect_rate[i]
+                if scheme and member[i]:
+                    p = p * F32(math.exp(-F32(weight) * recent[i]))
+                if uniform(defect_bits, i) < p:
+                    alive[i] = False
+                    defect_day[i] = day
+                    out_gone[k] = i
+                    k += 1
     return k
 
 
@@ -514,16 +543,12 @@ def join_draws(member, alive, shoppers, p_till, p_ref, join_bits, out):
     # (scaling by a power of two is exact).
     n = alive.size
     limit = np.uint32(min(math.ceil(p_ref * 16777216.0), 16777216.0))
-    joins = np.empty(n, np.uint8)
+    joins = _flags(n)
     for i in range(n):
         joins[i] = alive[i] & ~member[i] & ((join_bits[i] >> np.uint32(8)) < limit)
     for t in range(n_till):
         joins[till[t]] = 1
-    k = 0
-    for i in range(n):
-        out[k] = i
-        k += joins[i]
-    return k
+    return _append_flagged(joins, out, 0)
 
 
 @njit(cache=True, error_model="numpy")
