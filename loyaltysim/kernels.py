@@ -301,27 +301,32 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
     accelerate = scheme and c[C_GG_ACCELERATION] > 0
     bound = (1.0 + c[C_GG_ACCELERATION]) * (1.0 + 1e-5)  # with room for float32 rounding
     base_hw = F32(c[C_HABIT_WEIGHT])
-    # Three passes over the block, each choosing the next one's customers without branching on a
+    # Three stages over the block, each choosing the next one's customers without branching on a
     # random outcome (a branch that goes either way at random stalls the processor).
+    # 2. Needs: first as flags, in a loop the compiler vectorises, then the flagged kept in order in a
+    # loop of their own (keeping them as it goes would tie each customer to the previous one's count).
     needers = np.empty(hi - lo, np.intp)
-    n_need = 0
+    flags = np.empty(hi - lo, np.uint8)
     if not accelerate:
         for i in range(lo, hi):
-            needers[n_need] = i
-            n_need += alive[i] & (uniform(need_bits, i) < need_today[i])
+            flags[i - lo] = alive[i] & (uniform(need_bits, i) < need_today[i])
     else:
         # Acceleration raises a member's need rate by at most (1 + acceleration) times (reward seeking
-        # and pull are at most 1): only a draw below that bound needs the member's pull. A first pass
-        # keeps those candidates with the needers, without a branch (membership is a coin flip across
-        # customers, and a branch on it stalls); a second settles those whose draw is below their own
-        # rate and lists the rest, whose pull a third works out in a loop of its own (a branch on the draw
-        # would stall); a fourth keeps the needers, in customer order.
+        # and pull are at most 1): only a draw below that bound needs the member's pull. The flags mark
+        # those candidates with the needers, without a branch (membership is a coin flip across
+        # customers, and a branch on it stalls); below, the candidates whose draw is under their own rate
+        # are settled and the rest listed, their pull worked out in a loop of its own (a branch on the
+        # draw would stall), and the needers kept in customer order.
         for i in range(lo, hi):
             p = need_today[i]
             u_need = uniform(need_bits, i)
             maybe = member[i] & (np.float64(u_need) < np.float64(p) * bound)
-            needers[n_need] = i
-            n_need += alive[i] & ((u_need < p) | maybe)
+            flags[i - lo] = alive[i] & ((u_need < p) | maybe)
+    n_need = 0
+    for i in range(lo, hi):
+        needers[n_need] = i
+        n_need += flags[i - lo]
+    if accelerate:
         n_candidates = n_need
         need_now = np.empty(n_candidates, np.bool_)
         pending = np.empty(n_candidates, np.intp)
