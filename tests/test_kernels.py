@@ -197,6 +197,34 @@ def test_join_draws_match_the_rule_stated_in_numpy(p_ref):
         assert {0, 3} <= set(out[:k]) and not {1, 2} & set(out[:k])
 
 
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 100_003])
+@pytest.mark.parametrize("scheme", [True, False])
+def test_defection_is_the_rule_stated_in_numpy(n, scheme):
+    """Alive customers leave when their uniform is below their rate, a member's scaled by
+    exp(-weight * recent value); the kernel flags candidates eight at a time, so sizes that are not a
+    whole number of eights and a leaver in the last place must come out as numpy selects them."""
+    from loyaltysim import kernels
+    from loyaltysim.rng import to_uniform
+    rng = np.random.default_rng(11)
+    alive, member = rng.random(n) < 0.95, rng.random(n) < 0.5
+    recent = (2 * rng.random(n) - 1).astype(np.float32)
+    rate = (0.05 * rng.random(n)).astype(np.float32)
+    bits = rng.integers(0, 2**32, n, dtype=np.uint32)
+    alive[-1], rate[-1], bits[-1] = True, np.float32(0.5), 0  # the last customer leaves
+    weight = 0.8
+    out, day_left, still = np.empty(n, np.intp), np.full(n, -1, np.int32), alive.copy()
+    k = kernels.defect(7, weight, bits, still, rate, day_left, member if scheme else np.zeros(0, bool),
+                       recent if scheme else np.zeros(0, np.float32), out)
+    chance = rate.copy()
+    if scheme:
+        chance[member] = rate[member] * np.exp(-np.float32(weight) * recent[member])
+    want = np.flatnonzero(alive & (to_uniform(bits) < chance))
+    assert want.size >= 1 and want[-1] == n - 1
+    np.testing.assert_array_equal(out[:k], want)
+    np.testing.assert_array_equal(still, alive & ~np.isin(np.arange(n), want))
+    np.testing.assert_array_equal(np.flatnonzero(day_left == 7), want)
+
+
 @pytest.mark.parametrize("name, entries", [("supermarket_points", 151), ("coalition", 501 + 2001),
                                            ("coffee_stamps", 0)])
 def test_progress_curve_holds_each_goals_power_of_progress_for_points_schemes_only(name, entries):
