@@ -257,25 +257,43 @@ def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_
 
 @njit(cache=True, error_model="numpy")
 def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belonging, experience, time_poor,
-                      mean_basket, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
-                      reward_points, reward_perceived, tier_mult, tier_status_share, curve, curve_first, add):
-    """:func:`_member_utility` of the member needers ``needers[member_pos]`` into ``add[member_pos]``, or NaN
-    where that needs more than this loop does: a pull whose power is not in the :func:`progress_curve`
-    table, or category multipliers. Without those paths (and their calls) the loop is simple enough for
-    the processor to work on several members at once."""
-    simple = c[C_HAS_CAT_MULT] == 0.0
+                      mean_basket, categories, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what,
+                      consent, reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve,
+                      curve_first, add):
+    """:func:`_member_utility` of the member needers ``needers[member_pos]`` into ``add[member_pos]``.
+
+    A first loop does the common case only: a pull whose power is in the :func:`progress_curve` table and
+    no category multipliers. Without the other paths (and their calls) it is simple enough for the
+    processor to work on several members at once; it leaves NaN for the rest, which a second loop works
+    out in full."""
+    simple = c[C_HAS_CAT_MULT] == 0.0 and curve.size > 0
     for s in range(member_pos.size):
         t = member_pos[s]
+        if not simple:
+            add[t] = np.nan
+            continue
         i = needers[t]
         g, tr = goal[i], tier[i]
         lo, p = curve_first[g], points[i]
         inside = (p >= 0) & (p < curve_first[g + 1] - lo)
-        curved = curve[lo + p if inside else 0]  # read either way (the caller sees that curve is not empty)
+        curved = curve[lo + p if inside else 0]  # read either way: curve is not empty here
         a = _member_utility(
             day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
             p, stamps[i], reward_points[g], reward_perceived[g], max(curved, F32(0.0)), tier_mult[tr],
             tier_status_share[tr], F32(0.0), recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i])
-        add[t] = a if simple & inside else np.nan
+        add[t] = a if inside else np.nan
+    for s in range(member_pos.size):
+        t = member_pos[s]
+        if add[t] == add[t]:
+            continue
+        i = needers[t]
+        g, tr = goal[i], tier[i]
+        cat_dot = _category_dot(categories, cat_mult, i) if c[C_HAS_CAT_MULT] != 0.0 else F32(0.0)
+        curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
+        add[t] = _member_utility(
+            day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
+            points[i], stamps[i], reward_points[g], reward_perceived[g], curved, tier_mult[tr],
+            tier_status_share[tr], cat_dot, recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -349,9 +367,9 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         for t in range(n_candidates):
             needers[n_need] = needers[t]
             n_need += need_now[t]
-    # 3. This retailer or the competition. What membership adds is worked out first, in a loop of its
+    # 3. This retailer or the competition. What membership adds is worked out first, in loops of its
     # own over the member needers: more of it is in flight at once than inside the choice loop, which
-    # would branch on membership (a coin flip across customers). The few it leaves (NaN) are done here.
+    # would branch on membership (a coin flip across customers).
     add = np.zeros(n_need if scheme else 0, np.float64)
     if scheme:
         member_pos = np.empty(n_need, np.intp)
@@ -359,14 +377,10 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         for t in range(n_need):
             member_pos[n_members] = t
             n_members += member[needers[t]]
-        if curve.size == 0:  # no table (stamps): every member's pull needs the power
-            for s in range(n_members):
-                add[member_pos[s]] = np.nan
-        else:
-            _member_utilities(day, c, member_pos[:n_members], needers, reward_seeking, outcome, belonging,
-                              experience, time_poor, mean_basket, goal, points, stamps, tier, recent, vouchers,
-                              offer_until, acc_what, consent, reward_points, reward_perceived, tier_mult,
-                              tier_status_share, curve, curve_first, add)
+        _member_utilities(day, c, member_pos[:n_members], needers, reward_seeking, outcome, belonging,
+                          experience, time_poor, mean_basket, categories, goal, points, stamps, tier, recent,
+                          vouchers, offer_until, acc_what, consent, reward_points, reward_perceived, tier_mult,
+                          tier_status_share, cat_mult, curve, curve_first, add)
     n_here = 0
     for t in range(n_need):
         i = needers[t]
@@ -374,17 +388,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
              - F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_PRICE_ADVANTAGE])
              - F32(c[C_REWARD_WEIGHT]) * reward_seeking[i] * F32(c[C_COMP_REWARD_RATE]))
         if scheme:
-            a = add[t]
-            if a != a:
-                g, tr = goal[i], tier[i]
-                cat_dot = _category_dot(categories, cat_mult, i) if c[C_HAS_CAT_MULT] != 0.0 else F32(0.0)
-                curved = _curved(points[i], curve, curve_first[g], curve_first[g + 1])
-                a = _member_utility(
-                    day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i],
-                    mean_basket[i], points[i], stamps[i], reward_points[g], reward_perceived[g], curved,
-                    tier_mult[tr], tier_status_share[tr], cat_dot, recent[i], vouchers[i], offer_until[i],
-                    acc_what[i], consent[i])
-            u = F32(np.float64(u) + a)  # a non-member adds 0.0, which leaves u exactly as it was
+            u = F32(np.float64(u) + add[t])  # a non-member adds 0.0, which leaves u exactly as it was
         x = min(max(u, F32(-60.0)), F32(60.0))
         prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
         here = uniform(choice_bits, i) < prob
@@ -501,26 +505,22 @@ def defect(day, weight, defect_bits, alive, defect_rate, defect_day, member, rec
     # a draw below that bound can mean leaving, and the exact chance is worked out for those few alone (a
     # branch on membership, a coin flip across customers, would stall the processor on every customer).
     bound = math.exp(weight) * (1.0 + 1e-5)
-    # First flag those draws, in a loop the compiler vectorises; then visit the flags eight at a time.
-    n = alive.size
-    maybe = _flags(n)
-    for i in range(n):
+    # First flag those draws, in a loop the compiler vectorises, and list them (:func:`_append_flagged`);
+    # then keep, in place, those who leave.
+    maybe = _flags(alive.size)
+    for i in range(alive.size):
         maybe[i] = (np.float64(uniform(defect_bits, i)) < np.float64(defect_rate[i]) * bound) & alive[i]
-    eights = maybe.view(np.uint64)
     k = 0
-    for w in range(eights.size):
-        if eights[w] == 0:
-            continue
-        for i in range(8 * w, 8 * w + 8):
-            if maybe[i]:
-                p = defect_rate[i]
-                if scheme and member[i]:
-                    p = p * F32(math.exp(-F32(weight) * recent[i]))
-                if uniform(defect_bits, i) < p:
-                    alive[i] = False
-                    defect_day[i] = day
-                    out_gone[k] = i
-                    k += 1
+    for t in range(_append_flagged(maybe, out_gone, 0)):
+        i = out_gone[t]
+        p = defect_rate[i]
+        if scheme and member[i]:
+            p = p * F32(math.exp(-F32(weight) * recent[i]))
+        if uniform(defect_bits, i) < p:
+            alive[i] = False
+            defect_day[i] = day
+            out_gone[k] = i
+            k += 1
     return k
 
 
