@@ -90,25 +90,67 @@ def measure_vectorised(path: str, customers: int, days: int, write: bool, reduce
     return out
 
 
-def measure_reference(path: str, customers: int, days: int, repeats: int) -> dict:
-    """The per-agent Mesa reference (both arms) and the vectorised model on the same reduced scenario."""
+def measure_reference(path: str, customers: int, reference_customers: int, days: int, block: int) -> dict:
+    """The per-agent Mesa reference (both arms) against the vectorised model, in one process, taking turns.
+
+    Four models run ``days`` days: the reference at ``reference_customers``; the vectorised model on the
+    same reduced scenario at that size and at ``customers``; and the full model at ``customers``. They
+    take turns ``block`` days at a time, so a spell in which the shared host runs faster or slower falls
+    on all of them alike, and each ratio is measured under the same conditions. Building counts for every
+    model (agents included), as it does in the size table."""
     from loyaltysim.model import LoyaltyModel
     from loyaltysim.reference import ReferenceModel
 
-    sc = _scenario(path, customers, days, reduced=True)
-    ref_s = 0.0
-    for with_scheme in (True, False):
-        model = ReferenceModel(sc, with_scheme=with_scheme)  # building agents is not timed
+    def builders(n_reference: int, n: int, d: int) -> dict:
+        reduced = _scenario(path, n_reference, d, reduced=True)
+        return {
+            "reference": lambda: [ReferenceModel(reduced, with_scheme=w) for w in (True, False)],
+            "same_size": lambda: [LoyaltyModel(reduced)],
+            "same_rules": lambda: [LoyaltyModel(_scenario(path, n, d, reduced=True))],
+            "full": lambda: [LoyaltyModel(_scenario(path, n, d))],
+        }
+
+    # A few days of each at a small size first: the first model of a process loads the compiled kernels
+    # from numba's cache and fills lazy imports, which is not the cost of a run.
+    for build in builders(200, 1000, 8).values():
+        for model in build():
+            model.run()
+    builders = builders(reference_customers, customers, days)
+    models, build_s, run_s, blocks = {}, {}, dict.fromkeys(builders, 0.0), []
+    for name, build in builders.items():
         t0 = time.perf_counter()
-        model.run()
-        ref_s += time.perf_counter() - t0
-    vec_s = math.inf
-    for _ in range(repeats):  # best of a few: a small vectorised run is short enough for noise to matter
-        model = LoyaltyModel(sc)
-        t0 = time.perf_counter()
-        model.run()
-        vec_s = min(vec_s, time.perf_counter() - t0)
-    return {"customers": customers, "days": days, "reference_s": ref_s, "vectorised_s": vec_s}
+        models[name] = build()
+        build_s[name] = time.perf_counter() - t0
+    for start in range(0, days, block):
+        turn = {}
+        for name, arms in models.items():
+            t0 = time.perf_counter()
+            for model in arms:
+                for _ in range(min(block, days - start)):
+                    model.step()
+            turn[name] = time.perf_counter() - t0
+            run_s[name] += turn[name]
+        blocks.append(turn)
+    return {"customers": customers, "reference_customers": reference_customers, "days": days, "block": block,
+            "build_s": build_s, "run_s": run_s, "blocks": blocks}
+
+
+def measure_reference_sizes(path: str, sizes: list[int], days: int, block: int) -> dict:
+    """The per-agent Mesa reference (both arms) at several sizes, in one process taking turns ``block``
+    days at a time: how its speed per customer-day changes with the number of customers."""
+    from loyaltysim.reference import ReferenceModel
+
+    models = {n: [ReferenceModel(_scenario(path, n, days, reduced=True), with_scheme=w) for w in (True, False)]
+              for n in sizes}
+    run_s = dict.fromkeys(sizes, 0.0)
+    for start in range(0, days, block):
+        for n, arms in models.items():
+            t0 = time.perf_counter()
+            for model in arms:
+                for _ in range(min(block, days - start)):
+                    model.step()
+            run_s[n] += time.perf_counter() - t0
+    return {"days": days, "run_s": {str(n): s for n, s in run_s.items()}}
 
 
 def measure_rng(customers: int, days: int) -> dict:
@@ -158,6 +200,7 @@ def measure_profile(path: str, customers: int, days: int, top: int) -> dict:
 def worker(spec: dict) -> None:
     kind = spec.pop("kind")
     fn = {"vectorised": measure_vectorised, "reference": measure_reference, "rng": measure_rng,
+          "reference_sizes": measure_reference_sizes,
           "profile": measure_profile}[kind]
     print(json.dumps(fn(**spec)))
 
@@ -223,7 +266,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days-slope-at", type=int,
                     help="customers for the time-vs-days fit (default: the largest size up to 100,000)")
     ap.add_argument("--reference", default=None, help="customers x days of the Mesa reference comparison "
-                    "(default 2000x365, --quick 500x10; 0 to skip)")
+                    "(default 20000x365, --quick 500x10; 0 to skip; 1000000x365 compares like with like "
+                    "at 1M, in about an hour)")
+    ap.add_argument("--block", type=int, default=5, help="days each model runs in its turn in the reference "
+                    "comparison (default 5)")
+    ap.add_argument("--reference-sizes", metavar="N,N,...",
+                    help="also time the Mesa reference alone at these sizes over --days, taking turns: how its "
+                         "speed per customer-day changes with customers (e.g. 2000,20000,200000)")
     ap.add_argument("--profile", type=int, default=None, metavar="DAYS",
                     help="also profile DAYS days at the largest size up to 1M: own time per function "
                          "(default 60 days; 0 to skip)")
@@ -236,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         sizes, days, ref = [2_000, 5_000, 10_000], args.days or 30, args.reference or "500x10"
     else:
-        sizes, days, ref = [10_000, 100_000, 1_000_000], args.days or 365, args.reference or "2000x365"
+        sizes, days, ref = [10_000, 100_000, 1_000_000], args.days or 365, args.reference or "20000x365"
     if args.sizes:
         sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.large:
@@ -310,35 +359,46 @@ def main(argv: list[str] | None = None) -> None:
           f"{rng['days']} days, drawn once for both arms): {rng['rng_s']:.2f} s, "
           f"{100 * rng['rng_s'] / (big['build_s'] + big['run_s']):.0f}% of that size's build + run")
 
-    # 4. Against the per-agent Mesa reference, in the same run.
+    # 4. Against the per-agent Mesa reference, in the same process, taking turns.
     cmp = None
     if ref not in ("0", "0x0"):
         rn, rd = (int(float(x)) for x in ref.lower().split("x"))
-        cmp = run_child({"kind": "reference", "path": args.scenario, "customers": rn, "days": rd, "repeats": 3})
-        cd = rn * rd * ARMS
-        ref_rate, vec_rate = cd / cmp["reference_s"], cd / cmp["vectorised_s"]
-        big = runs[-1]
-        big_rate = rate(big)
-        # The reference's own rules at scale, beside the full model at the same size: what the full model's
-        # other mechanics cost. At most 1M customers, so that --large does not run 10M twice.
-        full = max((r for r in runs if r["customers"] <= 1_000_000), key=lambda r: r["customers"], default=runs[0])
-        same_rules = run_child({"kind": "vectorised", "path": args.scenario, "customers": full["customers"],
-                                "days": full["days"], "write": False, "reduced": True})
+        at = max([n for n in sizes if n <= 1_000_000] or [sizes[0]])
+        cmp = run_child({"kind": "reference", "path": args.scenario, "customers": at, "reference_customers": rn,
+                         "days": rd, "block": args.block})
+        seconds = {k: cmp["build_s"][k] + cmp["run_s"][k] for k in cmp["run_s"]}
+        sizes_of = {"reference": rn, "same_size": rn, "same_rules": at, "full": at}
+        rates = {k: sizes_of[k] * rd * ARMS / seconds[k] for k in seconds}
+        # Each turn's ratio (run time only): how steady the comparison was through the run.
+        turns = sorted((at * t["reference"]) / (rn * t["full"]) for t in cmp["blocks"])
+        q = lambda f: turns[min(len(turns) - 1, int(f * len(turns)))]  # noqa: E731
         print()
-        print(f"Per-agent Mesa reference (one mesa.Agent per customer), {fmt_n(rn)} customers x {rd} days, "
-              f"both arms, on the scenario reduced to the rules it implements:")
-        print(table(["model", "seconds", "cust-days/s", "x reference"], [
-            ["Mesa reference", f"{cmp['reference_s']:.2f}", f"{ref_rate:,.0f}", "1"],
-            ["vectorised, same size", f"{cmp['vectorised_s']:.3f}", f"{vec_rate:,.0f}", f"{vec_rate / ref_rate:,.0f}"],
-            [f"vectorised, same rules, {fmt_n(full['customers'])}",
-             f"{same_rules['build_s'] + same_rules['run_s']:.2f}", f"{rate(same_rules):,.0f}",
-             f"{rate(same_rules) / ref_rate:,.0f}"],
-            *([[f"vectorised full model, {fmt_n(full['customers'])}", f"{full['build_s'] + full['run_s']:.2f}",
-                f"{rate(full):,.0f}", f"{rate(full) / ref_rate:,.0f}"]] if full is not big else []),
-            [f"vectorised full model, {fmt_n(big['customers'])}", f"{big['build_s'] + big['run_s']:.2f}",
-             f"{big_rate:,.0f}", f"{big_rate / ref_rate:,.0f}"],
+        print(f"Per-agent Mesa reference (one mesa.Agent per customer) against the vectorised model, {rd} days, "
+              f"both arms, in one process taking turns {args.block} days at a time (build + run):")
+        print(table(["model", "rules", "customers", "seconds", "cust-days/s", "x reference"], [
+            ["Mesa reference", "reduced", fmt_n(rn), f"{seconds['reference']:.2f}", f"{rates['reference']:,.0f}", "1"],
+            ["vectorised", "reduced", fmt_n(rn), f"{seconds['same_size']:.2f}", f"{rates['same_size']:,.0f}",
+             f"{rates['same_size'] / rates['reference']:,.0f}"],
+            ["vectorised", "reduced", fmt_n(at), f"{seconds['same_rules']:.2f}", f"{rates['same_rules']:,.0f}",
+             f"{rates['same_rules'] / rates['reference']:,.0f}"],
+            ["vectorised", "full", fmt_n(at), f"{seconds['full']:.2f}", f"{rates['full']:,.0f}",
+             f"{rates['full'] / rates['reference']:,.0f}"],
         ]))
-        cmp["same_rules"] = same_rules
+        print(f"  full model x reference per turn of {args.block} days (run time only, {len(turns)} turns): "
+              f"median {q(0.5):.0f}, quartiles {q(0.25):.0f}-{q(0.75):.0f}, range {turns[0]:.0f}-{turns[-1]:.0f}")
+        cmp["rates"] = rates
+    ref_sizes = None
+    if args.reference_sizes:
+        ns = sorted({int(float(x)) for x in args.reference_sizes.split(",")})
+        ref_sizes = run_child({"kind": "reference_sizes", "path": args.scenario, "sizes": ns, "days": days,
+                               "block": args.block})
+        speed = {n: n * days * ARMS / ref_sizes["run_s"][str(n)] for n in ns}
+        print()
+        print(f"Mesa reference alone, {days} days, both arms, sizes taking turns {args.block} days at a time "
+              f"(run time only):")
+        print(table(["customers", "seconds", "cust-days/s", f"x {fmt_n(ns[0])}"], [
+            [fmt_n(n), f"{ref_sizes['run_s'][str(n)]:.2f}", f"{speed[n]:,.0f}", f"{speed[n] / speed[ns[0]]:.2f}"]
+            for n in ns]))
     # 5. Where the time goes, function by function.
     prof = None
     profile_days = args.profile if args.profile is not None else (10 if args.quick else 60)
@@ -359,6 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "by_days": by_days, "slope_customers": s_n,
                                                "slope_days": s_d, "rng": rng, "reference": cmp,
+                                               "reference_sizes": ref_sizes,
                                                "profile": prof}, indent=2))
 
 
