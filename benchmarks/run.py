@@ -270,9 +270,9 @@ def main(argv: list[str] | None = None) -> None:
                     "at 1M, in about an hour)")
     ap.add_argument("--block", type=int, default=5, help="days each model runs in its turn in the reference "
                     "comparison (default 5)")
-    ap.add_argument("--reference-sizes", metavar="N,N,...",
-                    help="also time the Mesa reference alone at these sizes over --days, taking turns: how its "
-                         "speed per customer-day changes with customers (e.g. 2000,20000,200000)")
+    ap.add_argument("--reference-sizes", metavar="N,N,...[xDAYS]",
+                    help="also time the Mesa reference alone at these sizes (over DAYS, default --days), taking "
+                         "turns: how its speed per customer-day changes with customers (e.g. 2000,20000,200000x60)")
     ap.add_argument("--profile", type=int, default=None, metavar="DAYS",
                     help="also profile DAYS days at the largest size up to 1M: own time per function "
                          "(default 60 days; 0 to skip)")
@@ -389,12 +389,14 @@ def main(argv: list[str] | None = None) -> None:
         cmp["rates"] = rates
     ref_sizes = None
     if args.reference_sizes:
-        ns = sorted({int(float(x)) for x in args.reference_sizes.split(",")})
-        ref_sizes = run_child({"kind": "reference_sizes", "path": args.scenario, "sizes": ns, "days": days,
+        listed, _, rs_days = args.reference_sizes.lower().partition("x")
+        ns = sorted({int(float(x)) for x in listed.split(",")})
+        rs_days = int(rs_days) if rs_days else days
+        ref_sizes = run_child({"kind": "reference_sizes", "path": args.scenario, "sizes": ns, "days": rs_days,
                                "block": args.block})
-        speed = {n: n * days * ARMS / ref_sizes["run_s"][str(n)] for n in ns}
+        speed = {n: n * rs_days * ARMS / ref_sizes["run_s"][str(n)] for n in ns}
         print()
-        print(f"Mesa reference alone, {days} days, both arms, sizes taking turns {args.block} days at a time "
+        print(f"Mesa reference alone, {rs_days} days, both arms, sizes taking turns {args.block} days at a time "
               f"(run time only):")
         print(table(["customers", "seconds", "cust-days/s", f"x {fmt_n(ns[0])}"], [
             [fmt_n(n), f"{ref_sizes['run_s'][str(n)]:.2f}", f"{speed[n]:,.0f}", f"{speed[n] / speed[ns[0]]:.2f}"]
