@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick              # small sizes: a smoke run in well under a minute
     python benchmarks/run.py --sizes 10000,100000 --days 365
     python benchmarks/run.py --large              # adds 10 million customers
+    python benchmarks/run.py --sizes 1000000 --reference 1000000x365   # Mesa doing the same job: ~1 hour
 
 Every measurement runs in its own subprocess, single-threaded (OMP/OPENBLAS/MKL_NUM_THREADS=1), so
 peak memory is that run's own and the figures are for one core. See benchmarks/README.md for what
@@ -90,14 +91,30 @@ def measure_vectorised(path: str, customers: int, days: int, write: bool, reduce
     return out
 
 
+def take_turns(models: dict, days: int, block: int) -> list[dict]:
+    """Step every model (each a list of arms) ``days`` days, ``block`` days at a time in turn, so that a
+    spell in which the shared host runs faster or slower falls on all of them alike. Returns each turn's
+    seconds per model."""
+    turns = []
+    for start in range(0, days, block):
+        turn = {}
+        for name, arms in models.items():
+            t0 = time.perf_counter()
+            for model in arms:
+                for _ in range(min(block, days - start)):
+                    model.step()
+            turn[name] = time.perf_counter() - t0
+        turns.append(turn)
+    return turns
+
+
 def measure_reference(path: str, customers: int, reference_customers: int, days: int, block: int) -> dict:
     """The per-agent Mesa reference (both arms) against the vectorised model, in one process, taking turns.
 
     Four models run ``days`` days: the reference at ``reference_customers``; the vectorised model on the
     same reduced scenario at that size and at ``customers``; and the full model at ``customers``. They
-    take turns ``block`` days at a time, so a spell in which the shared host runs faster or slower falls
-    on all of them alike, and each ratio is measured under the same conditions. Building counts for every
-    model (agents included), as it does in the size table."""
+    take turns (:func:`take_turns`), so each ratio is measured under the same conditions. Building counts
+    for every model (agents included), as it does in the size table."""
     from loyaltysim.model import LoyaltyModel
     from loyaltysim.reference import ReferenceModel
 
@@ -116,21 +133,13 @@ def measure_reference(path: str, customers: int, reference_customers: int, days:
         for model in build():
             model.run()
     builders = builders(reference_customers, customers, days)
-    models, build_s, run_s, blocks = {}, {}, dict.fromkeys(builders, 0.0), []
+    models, build_s = {}, {}
     for name, build in builders.items():
         t0 = time.perf_counter()
         models[name] = build()
         build_s[name] = time.perf_counter() - t0
-    for start in range(0, days, block):
-        turn = {}
-        for name, arms in models.items():
-            t0 = time.perf_counter()
-            for model in arms:
-                for _ in range(min(block, days - start)):
-                    model.step()
-            turn[name] = time.perf_counter() - t0
-            run_s[name] += turn[name]
-        blocks.append(turn)
+    blocks = take_turns(models, days, block)
+    run_s = {name: sum(turn[name] for turn in blocks) for name in models}
     return {"customers": customers, "reference_customers": reference_customers, "days": days, "block": block,
             "build_s": build_s, "run_s": run_s, "blocks": blocks}
 
@@ -142,15 +151,8 @@ def measure_reference_sizes(path: str, sizes: list[int], days: int, block: int) 
 
     models = {n: [ReferenceModel(_scenario(path, n, days, reduced=True), with_scheme=w) for w in (True, False)]
               for n in sizes}
-    run_s = dict.fromkeys(sizes, 0.0)
-    for start in range(0, days, block):
-        for n, arms in models.items():
-            t0 = time.perf_counter()
-            for model in arms:
-                for _ in range(min(block, days - start)):
-                    model.step()
-            run_s[n] += time.perf_counter() - t0
-    return {"days": days, "run_s": {str(n): s for n, s in run_s.items()}}
+    blocks = take_turns(models, days, block)
+    return {"days": days, "run_s": {str(n): sum(turn[n] for turn in blocks) for n in sizes}}
 
 
 def measure_rng(customers: int, days: int) -> dict:
