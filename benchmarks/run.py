@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days-slope-at", type=int,
                     help="customers for the time-vs-days fit (default: the largest size up to 100,000)")
     ap.add_argument("--reference", default=None, help="customers x days of the Mesa reference comparison "
-                    "(default 20000x365, --quick 500x10; 0 to skip; 1000000x365 compares like with like "
+                    "(days default to --days; default 20000x365, --quick 500x10; 0 to skip; 1000000x365 compares like with like "
                     "at 1M, in about an hour)")
     ap.add_argument("--block", type=int, default=5, help="days each model runs in its turn in the reference "
                     "comparison (default 5)")
@@ -364,7 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     # 4. Against the per-agent Mesa reference, in the same process, taking turns.
     cmp = None
     if ref not in ("0", "0x0"):
-        rn, rd = (int(float(x)) for x in ref.lower().split("x"))
+        rn, _, rd = ref.lower().partition("x")
+        rn, rd = int(float(rn)), int(rd) if rd else days
         at = max([n for n in sizes if n <= 1_000_000] or [sizes[0]])
         cmp = run_child({"kind": "reference", "path": args.scenario, "customers": at, "reference_customers": rn,
                          "days": rd, "block": args.block})
