@@ -118,7 +118,7 @@ def measure_reference(path: str, customers: int, reference_customers: int, days:
     from loyaltysim.model import LoyaltyModel
     from loyaltysim.reference import ReferenceModel
 
-    def builders(n_reference: int, n: int, d: int) -> dict:
+    def make_builders(n_reference: int, n: int, d: int) -> dict:
         reduced = _scenario(path, n_reference, d, reduced=True)
         return {
             "reference": lambda: [ReferenceModel(reduced, with_scheme=w) for w in (True, False)],
@@ -129,10 +129,10 @@ def measure_reference(path: str, customers: int, reference_customers: int, days:
 
     # A few days of each at a small size first: the first model of a process loads the compiled kernels
     # from numba's cache and fills lazy imports, which is not the cost of a run.
-    for build in builders(200, 1000, 8).values():
+    for build in make_builders(200, 1000, 8).values():
         for model in build():
             model.run()
-    builders = builders(reference_customers, customers, days)
+    builders = make_builders(reference_customers, customers, days)
     models, build_s = {}, {}
     for name, build in builders.items():
         t0 = time.perf_counter()
@@ -268,8 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days-slope-at", type=int,
                     help="customers for the time-vs-days fit (default: the largest size up to 100,000)")
     ap.add_argument("--reference", default=None, help="customers x days of the Mesa reference comparison "
-                    "(days default to --days; default 20000x365, --quick 500x10; 0 to skip; 1000000x365 compares like with like "
-                    "at 1M, in about an hour)")
+                    "(days default to --days; default 20000x365, --quick 500x10; 0 to skip; 1000000x365 "
+                    "compares like with like at 1M, in about an hour)")
     ap.add_argument("--block", type=int, default=5, help="days each model runs in its turn in the reference "
                     "comparison (default 5)")
     ap.add_argument("--reference-sizes", metavar="N,N,...[xDAYS]",
