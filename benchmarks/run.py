@@ -20,6 +20,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -219,9 +220,22 @@ def run_child(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def rate(r: dict) -> float:
-    """Customer-days per second of a vectorised run: customers x days x arms / (build + run seconds)."""
-    return r["customers"] * r["days"] * ARMS / (r["build_s"] + r["run_s"])
+def rate(customers: int, days: int, seconds: float) -> float:
+    """Customer-days per second of a run of both arms: customers x days x arms / seconds."""
+    return customers * days * ARMS / seconds
+
+
+def counts_and_days(text: str) -> tuple[list[int], int | None]:
+    """An option ``N,N,...[xDAYS]`` as (customer counts, days or None); an argparse type."""
+    listed, _, d = text.lower().partition("x")
+    try:
+        counts, days = [int(float(x)) for x in listed.split(",")], int(d) if d else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected customers N (or N,N,...) and optionally xDAYS, "
+                                         f"e.g. 20000x365") from None
+    if min(counts) < 0 or (days is not None and days < 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: customers must be 0 or more and days 1 or more")
+    return counts, days
 
 
 def slope(xs: list[float], ys: list[float]) -> float | None:
@@ -267,12 +281,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-write", action="store_true", help="time the simulation only, not recording and writing")
     ap.add_argument("--days-slope-at", type=int,
                     help="customers for the time-vs-days fit (default: the largest size up to 100,000)")
-    ap.add_argument("--reference", default=None, help="customers x days of the Mesa reference comparison "
-                    "(days default to --days; default 20000x365, --quick 500x10; 0 to skip; 1000000x365 "
-                    "compares like with like at 1M, in about an hour)")
+    ap.add_argument("--reference", type=counts_and_days, metavar="N[xDAYS]",
+                    help="customers x days of the Mesa reference comparison (days default to --days; "
+                         "default 20000x365, --quick 500x10; 0 to skip; 1000000x365 compares like with like at "
+                         "1M, in about an hour)")
     ap.add_argument("--block", type=int, default=5, help="days each model runs in its turn in the reference "
                     "comparison (default 5)")
-    ap.add_argument("--reference-sizes", metavar="N,N,...[xDAYS]",
+    ap.add_argument("--reference-sizes", type=counts_and_days, metavar="N,N,...[xDAYS]",
                     help="also time the Mesa reference alone at these sizes (over DAYS, default --days), taking "
                          "turns: how its speed per customer-day changes with customers (e.g. 2000,20000,200000x60)")
     ap.add_argument("--profile", type=int, default=None, metavar="DAYS",
@@ -285,9 +300,13 @@ def main(argv: list[str] | None = None) -> None:
         return worker(json.loads(args.worker))
 
     if args.quick:
-        sizes, days, ref = [2_000, 5_000, 10_000], args.days or 30, args.reference or "500x10"
+        sizes, days, ref = [2_000, 5_000, 10_000], args.days or 30, args.reference or ([500], 10)
     else:
-        sizes, days, ref = [10_000, 100_000, 1_000_000], args.days or 365, args.reference or "20000x365"
+        sizes, days, ref = [10_000, 100_000, 1_000_000], args.days or 365, args.reference or ([20_000], 365)
+    if args.block < 1:
+        ap.error("--block: days per turn must be 1 or more")
+    if len(ref[0]) != 1:
+        ap.error("--reference: one number of customers (use --reference-sizes for several)")
     if args.sizes:
         sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.large:
@@ -315,7 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in runs:
         n, d = r["customers"], r["days"]
         sim = r["build_s"] + r["run_s"]
-        row = [fmt_n(n), str(d), f"{r['build_s']:.2f}", f"{r['run_s']:.2f}", f"{rate(r) / 1e6:.2f}M",
+        row = [fmt_n(n), str(d), f"{r['build_s']:.2f}", f"{r['run_s']:.2f}",
+               f"{rate(n, d, r['build_s'] + r['run_s']) / 1e6:.2f}M",
                f"{r['state_bytes'] / n:.0f}", f"{(r['sim_peak_rss'] - r['base_rss']) / n:.0f}",
                f"{r.get('peak_rss', r['sim_peak_rss']) / 2**20:,.0f}"]
         if not args.no_write:
@@ -363,41 +383,33 @@ def main(argv: list[str] | None = None) -> None:
 
     # 4. Against the per-agent Mesa reference, in the same process, taking turns.
     cmp = None
-    if ref not in ("0", "0x0"):
-        rn, _, rd = ref.lower().partition("x")
-        rn, rd = int(float(rn)), int(rd) if rd else days
+    if ref[0] != [0]:
+        rn, rd = ref[0][0], ref[1] or days
         at = max([n for n in sizes if n <= 1_000_000] or [sizes[0]])
         cmp = run_child({"kind": "reference", "path": args.scenario, "customers": at, "reference_customers": rn,
                          "days": rd, "block": args.block})
+        rows = [("reference", "Mesa reference", "reduced", rn), ("same_size", "vectorised", "reduced", rn),
+                ("same_rules", "vectorised", "reduced", at), ("full", "vectorised", "full", at)]
         seconds = {k: cmp["build_s"][k] + cmp["run_s"][k] for k in cmp["run_s"]}
-        sizes_of = {"reference": rn, "same_size": rn, "same_rules": at, "full": at}
-        rates = {k: sizes_of[k] * rd * ARMS / seconds[k] for k in seconds}
+        rates = {k: rate(n, rd, seconds[k]) for k, _, _, n in rows}
         # Each turn's ratio (run time only): how steady the comparison was through the run.
-        turns = sorted((at * t["reference"]) / (rn * t["full"]) for t in cmp["blocks"])
-        q = lambda f: turns[min(len(turns) - 1, int(f * len(turns)))]  # noqa: E731
+        turns = [(at * t["reference"]) / (rn * t["full"]) for t in cmp["blocks"]]
+        q1, q2, q3 = statistics.quantiles(turns, n=4, method="inclusive") if len(turns) > 1 else turns * 3
         print()
         print(f"Per-agent Mesa reference (one mesa.Agent per customer) against the vectorised model, {rd} days, "
               f"both arms, in one process taking turns {args.block} days at a time (build + run):")
         print(table(["model", "rules", "customers", "seconds", "cust-days/s", "x reference"], [
-            ["Mesa reference", "reduced", fmt_n(rn), f"{seconds['reference']:.2f}", f"{rates['reference']:,.0f}", "1"],
-            ["vectorised", "reduced", fmt_n(rn), f"{seconds['same_size']:.2f}", f"{rates['same_size']:,.0f}",
-             f"{rates['same_size'] / rates['reference']:,.0f}"],
-            ["vectorised", "reduced", fmt_n(at), f"{seconds['same_rules']:.2f}", f"{rates['same_rules']:,.0f}",
-             f"{rates['same_rules'] / rates['reference']:,.0f}"],
-            ["vectorised", "full", fmt_n(at), f"{seconds['full']:.2f}", f"{rates['full']:,.0f}",
-             f"{rates['full'] / rates['reference']:,.0f}"],
-        ]))
+            [model, rules, fmt_n(n), f"{seconds[k]:.2f}", f"{rates[k]:,.0f}", f"{rates[k] / rates['reference']:,.0f}"]
+            for k, model, rules, n in rows]))
         print(f"  full model x reference per turn of {args.block} days (run time only, {len(turns)} turns): "
-              f"median {q(0.5):.0f}, quartiles {q(0.25):.0f}-{q(0.75):.0f}, range {turns[0]:.0f}-{turns[-1]:.0f}")
+              f"median {q2:.0f}, quartiles {q1:.0f}-{q3:.0f}, range {min(turns):.0f}-{max(turns):.0f}")
         cmp["rates"] = rates
     ref_sizes = None
     if args.reference_sizes:
-        listed, _, rs_days = args.reference_sizes.lower().partition("x")
-        ns = sorted({int(float(x)) for x in listed.split(",")})
-        rs_days = int(rs_days) if rs_days else days
+        ns, rs_days = sorted(set(args.reference_sizes[0])), args.reference_sizes[1] or days
         ref_sizes = run_child({"kind": "reference_sizes", "path": args.scenario, "sizes": ns, "days": rs_days,
                                "block": args.block})
-        speed = {n: n * rs_days * ARMS / ref_sizes["run_s"][str(n)] for n in ns}
+        speed = {n: rate(n, rs_days, ref_sizes["run_s"][str(n)]) for n in ns}
         print()
         print(f"Mesa reference alone, {rs_days} days, both arms, sizes taking turns {args.block} days at a time "
               f"(run time only):")
