@@ -257,7 +257,7 @@ def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray
         value_per_point = rules.reward_perceived[goal] / rules.reward_points[goal]
         mult = rules.tier_mult[mem.tier[idx]]
         if rules.has_category_multipliers:
-            mult = mult * (pop.categories[idx] @ rules.cat_mult)
+            mult = mult * rules.category_dot(pop.categories[idx])
         if s.membership is not None:
             mult = mult * s.membership.earn_multiplier
         rate += s.points.earn_per_unit * mult * value_per_point

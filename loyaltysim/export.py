@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from loyaltysim.errors import LoyaltysimError
+from loyaltysim.errors import LoyaltysimError, RunError
+from loyaltysim.results.manifest import checked_file
 from loyaltysim.scenario.models import INCOME_BANDS, WEEKDAYS
 
 __all__ = [
@@ -149,6 +150,11 @@ def _read(folder: Path) -> dict:
         raise ExportError(f"{manifest_path}: not a valid manifest ({' '.join(str(err).split())[:80]})") from None
     if isinstance(manifest, dict) and manifest.get("kind") == "comparison":
         raise ExportError(f"{manifest_path}: a comparison folder; export one of its runs (runs/<label>)")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise ExportError(f"{manifest_path}: not a valid manifest (no 'files' mapping)")
+    if manifest.get("status", "complete") != "complete":
+        raise ExportError(f"{folder}: the results are incomplete (manifest status {manifest.get('status')!r}: "
+                          "the run was interrupted or failed while writing; run it again)")
     out: dict = {"manifest": manifest}
     for key, name, hint in (
         ("transactions", "transactions.parquet", "the run was made without --transactions; run it again with --transactions"),
@@ -156,8 +162,12 @@ def _read(folder: Path) -> dict:
         ("scenario", "scenario.resolved.yaml", "the run folder is incomplete"),
     ):
         path = folder / name
-        if not path.exists():
+        if not path.exists() or name not in manifest["files"]:
             raise ExportError(f"{path}: not found ({hint})")
+        try:
+            checked_file(folder, manifest, name)
+        except RunError as err:
+            raise ExportError(str(err)) from None
         try:
             if name.endswith(".parquet"):
                 out[key] = pd.read_parquet(path)

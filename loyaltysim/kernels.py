@@ -20,6 +20,10 @@ from llvmlite import binding
 from numba import njit, types
 from numba.extending import get_cython_function_address
 
+from loyaltysim.kernel_cache import use_user_cache
+
+use_user_cache()  # before any kernel is defined: compiled code never goes inside the package
+
 # scipy's own ndtri (inverse normal CDF), the function behind scipy.special.ndtri, linked by name so
 # that compiled kernels can be cached (a ctypes pointer would be baked into the cached code).
 binding.add_symbol("loyaltysim_ndtri", get_cython_function_address("scipy.special.cython_special", "ndtri"))

@@ -22,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from loyaltysim.formatting import format_estimate
 from loyaltysim.ledger import describe
 from loyaltysim.metrics import REGISTRY
 from loyaltysim.plotting import (
@@ -138,17 +139,6 @@ def comparison_figures(table: pd.DataFrame) -> dict[str, bytes]:
 
 
 # ---------------------------------------------------------------- HTML
-
-def format_estimate(mean: float, lo: float, hi: float) -> str:
-    """A mean and its interval, with digits suited to its size (``-`` when undefined)."""
-    if mean != mean:
-        return "-"
-    digits = 2 if abs(mean) < 100 else 0
-    text = f"{mean:,.{digits}f}"
-    if lo == lo and hi == hi:
-        text += f" ({lo:,.{digits}f} to {hi:,.{digits}f})"
-    return text
-
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b; margin: 0 auto;

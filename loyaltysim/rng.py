@@ -14,6 +14,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from loyaltysim.kernel_cache import use_user_cache
+
+use_user_cache()  # before any kernel is defined: compiled code never goes inside the package
+
 # Stream ids are part of the results' reproducibility: append new names, never reorder or reuse.
 POPULATION_STREAMS: tuple[str, ...] = (
     "segment", "household", "children", "income", "need_rate", "weekday", "hours", "basket_mu",

@@ -89,7 +89,9 @@ def test_report_and_plot_rebuild_a_folder(tmp_path):
     assert (folder / "report.html").exists()
     res = invoke("plot", folder)
     assert res.exit_code == 0, res.output
-    assert len(list((folder / "plots").glob("*.png"))) == 6 == len(res.stdout.strip().splitlines())
+    lines = res.stdout.strip().splitlines()
+    assert len(list((folder / "plots").glob("*.png"))) == 6 == len(lines) - 1
+    assert lines[-1] == f"results: {folder}"  # the folder is said last
 
 
 def test_schema_prints_the_json_schema():

@@ -12,13 +12,13 @@ fails after a simulation (a full disk) saves the data under the system's tempora
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -27,12 +27,12 @@ import pandas as pd
 import yaml
 
 from loyaltysim.errors import RunError
+from loyaltysim.results.manifest import MANIFEST, checked_file, sha256
 from loyaltysim.report import (
     RunView, comparison_figures, comparison_report_html, run_figures, run_report_html,
 )
 from loyaltysim.scenario.loading import scenario_data, scenario_hash
 
-MANIFEST = "manifest.json"
 DEPENDENCIES = ("numpy", "pandas", "scipy", "mesa", "pydantic", "pyarrow", "matplotlib")
 
 
@@ -75,14 +75,6 @@ def write_frame(path: Path, frame: pd.DataFrame) -> None:
         atomic_write(path, lambda p: frame.to_csv(p, index=False))
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def versions() -> dict[str, str]:
     """Versions of loyaltysim, Python and the libraries results depend on."""
     out = {"loyaltysim": _version("loyaltysim"), "python": platform.python_version()}
@@ -109,6 +101,86 @@ def prepare_folder(out: Path) -> Path:
     if not os.access(out, os.W_OK):
         raise RunError(f"--out {out}: the folder is not writable (choose another --out)")
     return out
+
+
+def is_results_folder(folder: Path) -> bool:
+    """Whether ``folder`` was written by loyaltysim: it has a manifest naming a run, a comparison or a
+    sweep (complete or partial: an interrupted run is still a results folder)."""
+    if (folder / "sweep.json").is_file():
+        return True
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("kind", "run") in ("run", "comparison", "sweep") \
+        and isinstance(manifest.get("files", {}), dict)
+
+
+@dataclass
+class Destination:
+    """Where a run's results go: ``path`` is written, then :meth:`commit` puts it at ``final``.
+
+    A new or empty ``--out`` is written in place. With ``--overwrite``, an existing results folder is
+    replaced as a whole: the new run is written to a staging folder beside it, and only once it is
+    complete does the staging folder take the old one's name (the old one is then removed), so the
+    folder never holds two runs' files and an interrupted or failed run leaves the old results as
+    they were.
+    """
+
+    final: Path
+    path: Path
+
+    @property
+    def staged(self) -> bool:
+        return self.path != self.final
+
+    def commit(self) -> Path:
+        """Put the written folder at its final place; return that place."""
+        if not self.staged:
+            return self.final
+        old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.replaced-", dir=self.final.parent))
+        os.rmdir(old)
+        os.replace(self.final, old)  # two renames on one filesystem: the old folder is never half gone
+        try:
+            os.replace(self.path, self.final)
+        except OSError:
+            os.replace(old, self.final)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return self.final
+
+    def discard(self) -> None:
+        """Remove the staging folder of a run that did not complete (the old results stay)."""
+        if self.staged:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def claim_folder(out: Path, *, overwrite: bool = False) -> Destination:
+    """Check ``--out`` before any work starts and say where the results will be written.
+
+    A folder that does not exist or is empty is used; one that holds files is refused (results of two
+    runs must never mix) unless ``overwrite``, and even then only if it is a results folder.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out}: is a file, not a folder (give a folder path)")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise RunError(f"--out {out}: the folder exists and is not empty (results of two runs never mix: "
+                           "add --overwrite to replace it, or choose another --out)")
+        if not is_results_folder(out):
+            raise RunError(f"--out {out}: the folder holds files that are not loyaltysim results; --overwrite "
+                           "replaces only a results folder (choose another --out)")
+        if not os.access(out.parent, os.W_OK):
+            raise RunError(f"--out {out}: its parent folder is not writable, so it cannot be replaced "
+                           "(choose another --out)")
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        except OSError as err:
+            raise RunError(f"--out {out}: cannot write beside it ({err.strerror})") from None
+        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; results are ordinary folders
+        return Destination(final=out, path=staging)
+    return Destination(final=out, path=prepare_folder(out))
 
 
 class _Folder:
@@ -355,13 +427,7 @@ def load_results(folder: str | Path) -> dict:
     for name in manifest["files"]:
         if "/" in name or not name.endswith(_DATA):  # plots, report, a comparison's runs (below)
             continue
-        p = folder / name
-        if not p.exists():
-            raise RunError(f"{p}: listed in the manifest but missing")
-        expected = manifest["files"][name].get("sha256") if isinstance(manifest["files"][name], dict) else None
-        if expected is not None and sha256(p) != expected:
-            raise RunError(f"{p}: does not match its checksum in the manifest (changed or partly rewritten "
-                           "after the run; run it again)")
+        p = checked_file(folder, manifest, name)
         try:
             if name.endswith(".parquet"):
                 out[p.stem] = pd.read_parquet(p)
@@ -379,6 +445,8 @@ def load_results(folder: str | Path) -> dict:
 
 
 _DATA = (".parquet", ".csv", ".json", ".yaml")
+
+
 
 
 def _first_line(err: BaseException) -> str:

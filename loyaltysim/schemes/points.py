@@ -52,7 +52,7 @@ def earn(arm: Arm, pop: Population, idx: np.ndarray, value: np.ndarray, split: n
     rules, mem = arm.rules, arm.mem
     s = rules.scheme
     pts = np.empty(idx.size, np.int32)
-    kernels.earned_points(idx, value, split @ rules.cat_mult, mem.tier, rules.tier_mult, rules.earn_multiplier(day),
+    kernels.earned_points(idx, value, rules.category_dot(split), mem.tier, rules.tier_mult, rules.earn_multiplier(day),
                           s.membership.earn_multiplier if s.membership is not None else 1.0,  # times 1: exact
                           s.points.earn_per_unit, pts)
     credit(arm, idx, pts, day)

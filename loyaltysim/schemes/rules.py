@@ -42,6 +42,18 @@ class Rules:
     def has_category_multipliers(self) -> bool:
         return bool((self.cat_mult != 1).any())
 
+    def category_dot(self, mix: np.ndarray) -> np.ndarray:
+        """Each row of a category mix (n, 7) times the category multipliers, summed in category order.
+
+        Not ``mix @ cat_mult``: a matrix product's summation order (and fused multiply-adds) is the
+        BLAS library's and the CPU's choice, so its last bits vary between installations. Summed in a
+        fixed order, in float32, the result is the same everywhere and equals the compiled kernels'.
+        """
+        total = mix[:, 0] * self.cat_mult[0]
+        for j in range(1, self.cat_mult.size):
+            total = total + mix[:, j] * self.cat_mult[j]
+        return total
+
     @property
     def has_points(self) -> bool:
         return self.scheme.points is not None

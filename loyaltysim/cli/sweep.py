@@ -1,7 +1,7 @@
 """The ``loyaltysim sweep`` command: a thin layer over ``loyaltysim.sweep``.
 
-Registered on the CLI's app as ``app.command("sweep")(sweep)``. The CLI's helpers are imported when
-the command runs, so this module and ``loyaltysim.cli`` may be imported in either order.
+Registered on the CLI's app by ``loyaltysim.cli``. A sweep folder is resumable, so ``--out`` may name
+an earlier sweep's folder (with ``--resume``).
 """
 
 from __future__ import annotations
@@ -13,39 +13,43 @@ from typing import List, Optional
 
 import typer
 
+from loyaltysim.cli.common import console, err_console, examples, say_interrupted, user_errors
+
 __all__ = ["sweep"]
+
+SWEEP_EXAMPLES = examples(
+    "loyaltysim sweep supermarket_points --vary scheme.points.earn_per_unit=0.5,1,2 --customers 5000",
+    "loyaltysim sweep supermarket_points --vary scheme.points.earn_per_unit=0.5,1,2 --out results/s --resume",
+)
 
 SHOWN_POINTS = 20
 """Points listed in the table printed at the end (all of them are in summary.csv and the report)."""
 
 
 def sweep(
-    scenario: str = typer.Argument(..., help="Scenario YAML file (its sweep: section is the design), or a shipped name."),
-    vary: List[str] = typer.Option([], "--vary", help="A field and its values: key.path=v1,v2,... (repeatable; replaces the file's sweep: section)."),
-    design: Optional[str] = typer.Option(None, "--design", help="grid (every combination, the default), one_at_a_time, or list."),
-    replications: Optional[int] = typer.Option(None, "--replications", min=1, help="Replications per point."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: every core)."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="serial, local (processes, the default) or dask."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler (tcp://host:port)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the sweep in --out, reusing its completed runs."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Sweep folder (default results/<name>/sweep-<timestamp>/)."),
-    customers: Optional[int] = typer.Option(None, "--customers", min=1, help="Override the number of customers."),
-    days: Optional[int] = typer.Option(None, "--days", min=1, help="Override the number of days."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Override the root seed."),
-    set_: List[str] = typer.Option([], "--set", help="Override a field of the base scenario: key.path=value (repeatable)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    scenario: str = typer.Argument(..., metavar="SCENARIO", show_default=False, help="Scenario YAML file (its sweep: section is the design), or a shipped name."),
+    vary: List[str] = typer.Option([], "--vary", metavar="KEY=V1,V2,...", show_default=False, help="A field and its values: key.path=v1,v2,... (repeatable; replaces the file's sweep: section)."),
+    design: Optional[str] = typer.Option(None, "--design", metavar="grid|one_at_a_time|list", help="grid (every combination, the default), one_at_a_time, or list."),
+    replications: Optional[int] = typer.Option(None, "--replications", min=1, metavar="N", help="Replications per point."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help="Worker processes (default: every core)."),
+    executor: Optional[str] = typer.Option(None, "--executor", metavar="serial|local|dask", help="serial, local (processes, the default) or dask."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Address of a running Dask scheduler (tcp://host:port)."),
+    resume: bool = typer.Option(False, "--resume", show_default=False, help="Continue the sweep in --out, reusing its completed runs."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER", help="Sweep folder (default results/<name>/sweep-<timestamp>/)."),
+    customers: Optional[int] = typer.Option(None, "--customers", min=1, metavar="N", help="Override the number of customers."),
+    days: Optional[int] = typer.Option(None, "--days", min=1, metavar="N", help="Override the number of days."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, metavar="N", help="Override the root seed."),
+    set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", show_default=False, help="Override a field of the base scenario: key.path=value (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", show_default=False, help="No progress bar."),
 ) -> None:
     """Run a scenario over a grid of parameter values, each point with replications and its
     counterfactual; write sweep.json, index.parquet, summary.csv, plots and a report."""
-    from loyaltysim.cli import user_errors
-
     user_errors(_sweep)(scenario, vary, design, replications, workers, executor, scheduler, resume, out,
                         customers, days, seed, set_, quiet)
 
 
 def _sweep(scenario, vary, design, replications, workers, executor, scheduler, resume, out, customers, days, seed,
            set_, quiet) -> None:
-    from loyaltysim.cli import console, err_console, say_interrupted
     from loyaltysim.errors import RunError
     from loyaltysim.executors import make_executor
     from loyaltysim.scenario.shipped import resolve

