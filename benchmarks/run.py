@@ -43,7 +43,7 @@ def _peak_rss() -> int:
 
 
 def _scenario(path: str, customers: int, days: int, reduced: bool = False):
-    from loyaltysim.reference import reference_scenario
+    from loyaltysim.reference.model import reference_scenario
     from loyaltysim.scenario.loading import load_scenario
     from loyaltysim.scenario.models import Scenario
 
@@ -58,9 +58,9 @@ def _scenario(path: str, customers: int, days: int, reduced: bool = False):
 def measure_vectorised(path: str, customers: int, days: int, write: bool, reduced: bool = False) -> dict:
     """One replicate (both arms): build, run, then record and write its results as a run does; with
     ``reduced``, on the scenario reduced to the reference's rules."""
-    from loyaltysim.experiment import assemble
-    from loyaltysim.model import LoyaltyModel
-    from loyaltysim.results.store import write_run
+    from loyaltysim.engine.model import LoyaltyModel
+    from loyaltysim.present.folders import write_run
+    from loyaltysim.runs.simulate import assemble
 
     sc = _scenario(path, customers, days, reduced=reduced)
     base = _peak_rss()
@@ -116,8 +116,8 @@ def measure_reference(path: str, customers: int, reference_customers: int, days:
     same reduced scenario at that size and at ``customers``; and the full model at ``customers``. They
     take turns (:func:`take_turns`), so each ratio is measured under the same conditions. Building counts
     for every model (agents included), as it does in the size table."""
-    from loyaltysim.model import LoyaltyModel
-    from loyaltysim.reference import ReferenceModel
+    from loyaltysim.engine.model import LoyaltyModel
+    from loyaltysim.reference.model import ReferenceModel
 
     def make_builders(n_reference: int, n: int, d: int) -> dict:
         reduced = _scenario(path, n_reference, d, reduced=True)
@@ -148,7 +148,7 @@ def measure_reference(path: str, customers: int, reference_customers: int, days:
 def measure_reference_sizes(path: str, sizes: list[int], days: int, block: int) -> dict:
     """The per-agent Mesa reference (both arms) at several sizes, in one process taking turns ``block``
     days at a time: how its speed per customer-day changes with the number of customers."""
-    from loyaltysim.reference import ReferenceModel
+    from loyaltysim.reference.model import ReferenceModel
 
     models = {n: [ReferenceModel(_scenario(path, n, days, reduced=True), with_scheme=w) for w in (True, False)]
               for n in sizes}
@@ -158,7 +158,7 @@ def measure_reference_sizes(path: str, sizes: list[int], days: int, block: int) 
 
 def measure_rng(customers: int, days: int) -> dict:
     """Only the random numbers of a run: every daily stream, one draw per customer per day."""
-    from loyaltysim.rng import DAILY_STREAMS, Streams
+    from loyaltysim.engine.rng import DAILY_STREAMS, Streams
 
     streams = Streams(0, 0, customers)
     t0 = time.perf_counter()
@@ -175,8 +175,8 @@ def measure_profile(path: str, customers: int, days: int, top: int) -> dict:
 
     from numba.core.registry import CPUDispatcher
 
-    from loyaltysim import kernels, rng
-    from loyaltysim.model import LoyaltyModel
+    from loyaltysim.engine import kernels, rng
+    from loyaltysim.engine.model import LoyaltyModel
 
     compiled = {(Path(m.__file__).name, name) for m in (kernels, rng) for name, f in vars(m).items()
                 if isinstance(f, CPUDispatcher)}

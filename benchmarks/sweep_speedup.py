@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from loyaltysim.executors import LocalExecutor, cpu_count
-from loyaltysim.sweep import load_sweep, run_sweep
+from loyaltysim.runs.executors import LocalExecutor, cpu_count
+from loyaltysim.runs.sweep import load_sweep, run_sweep
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "supermarket_points.yaml"
 EARN_RATES = "scheme.points.earn_per_unit=0.5,1,2,4"
@@ -27,7 +27,7 @@ EARN_RATES = "scheme.points.earn_per_unit=0.5,1,2,4"
 
 def warm(_: int) -> int:
     """Import the simulator in a worker (what its first unit would otherwise pay for)."""
-    import loyaltysim.sweep  # noqa: F401
+    import loyaltysim.runs.sweep  # noqa: F401
 
     time.sleep(0.5)  # hold this worker so the next warm-up unit goes to another
     return os.getpid()

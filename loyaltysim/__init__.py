@@ -18,28 +18,34 @@ import importlib
 from typing import TYPE_CHECKING
 
 _HOMES = {
-    "ComparisonResult": "comparison", "compare": "comparison",
+    "ComparisonResult": "runs.compare", "compare": "runs.compare",
     "LoyaltysimError": "errors", "RunError": "errors", "ScenarioError": "errors",
-    "SimulationResult": "experiment", "simulate": "experiment",
-    "LoyaltyModel": "model",
-    "plot_comparison": "plotting", "plot_difference": "plotting", "plot_insight": "plotting",
-    "plot_points": "plotting", "plot_timeseries": "plotting", "plot_value_balance": "plotting",
-    "load_results": "results.store", "rebuild": "results.store", "write_comparison": "results.store",
-    "write_run": "results.store",
+    "SimulationResult": "runs.simulate", "simulate": "runs.simulate",
+    "LoyaltyModel": "engine.model",
+    "plot_comparison": "present.plots", "plot_difference": "present.plots", "plot_insight": "present.plots",
+    "plot_points": "present.plots", "plot_timeseries": "present.plots", "plot_value_balance": "present.plots",
+    "load_results": "results.store", "rebuild": "present.folders", "write_comparison": "present.folders",
+    "write_run": "present.folders",
     "load_scenario": "scenario.loading", "Scenario": "scenario.models", "scenario_schema": "scenario.schema",
 }
 """The module each public name lives in. They are imported on first use, so ``python -m loyaltysim``
 starts (and answers Ctrl-C) before numpy, pandas and matplotlib are loaded."""
 
 if TYPE_CHECKING:  # for editors and type checkers
-    from loyaltysim.comparison import ComparisonResult, compare
+    from loyaltysim.engine.model import LoyaltyModel
     from loyaltysim.errors import LoyaltysimError, RunError, ScenarioError
-    from loyaltysim.experiment import SimulationResult, simulate
-    from loyaltysim.model import LoyaltyModel
-    from loyaltysim.plotting import (
-        plot_comparison, plot_difference, plot_insight, plot_points, plot_timeseries, plot_value_balance,
+    from loyaltysim.present.folders import rebuild, write_comparison, write_run
+    from loyaltysim.present.plots import (
+        plot_comparison,
+        plot_difference,
+        plot_insight,
+        plot_points,
+        plot_timeseries,
+        plot_value_balance,
     )
-    from loyaltysim.results.store import load_results, rebuild, write_comparison, write_run
+    from loyaltysim.results.store import load_results
+    from loyaltysim.runs.compare import ComparisonResult, compare
+    from loyaltysim.runs.simulate import SimulationResult, simulate
     from loyaltysim.scenario.loading import load_scenario
     from loyaltysim.scenario.models import Scenario
     from loyaltysim.scenario.schema import scenario_schema

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import base_data, scenario, shipped
 
 from loyaltysim import simulate
-from loyaltysim.model import LoyaltyModel
-from loyaltysim.population import apply_life_events, synthesise
-
-from helpers import base_data, scenario, shipped
+from loyaltysim.engine.model import LoyaltyModel
+from loyaltysim.engine.population import apply_life_events, synthesise
 
 
 def _mean_se(x) -> tuple[float, float]:

@@ -16,10 +16,10 @@ import yaml
 from scipy import special
 
 import loyaltysim
-from loyaltysim import calibrate as cal
+from loyaltysim.data import calibrate as cal
+from loyaltysim.data.export import start_date, transactions_table
+from loyaltysim.engine.population import INCOME_BUDGET
 from loyaltysim.errors import LoyaltysimError
-from loyaltysim.export import start_date, transactions_table
-from loyaltysim.population import INCOME_BUDGET
 from loyaltysim.scenario.loading import validate
 from loyaltysim.scenario.models import CATEGORIES, HOUR_BANDS, Population, Segment
 

@@ -14,7 +14,7 @@ from tiny_runs import SCENARIOS, copy_run, tiny_run
 from typer.testing import CliRunner
 
 from loyaltysim.cli import app
-from loyaltysim.comparison import COLUMNS
+from loyaltysim.runs.compare import COLUMNS
 from loyaltysim.scenario.schema import schema_text
 from loyaltysim.scenario.shipped import describe_shipped
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from tiny_runs import SCENARIOS
 from typer.testing import CliRunner
 
 from loyaltysim.cli import app
-
-from tiny_runs import SCENARIOS
 
 runner = CliRunner()
 

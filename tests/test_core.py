@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SCENARIOS, base_data, scenario
 
 from loyaltysim import ScenarioError, simulate
-from loyaltysim.experiment import run_replicate
-from loyaltysim.insight import snapshot
-from loyaltysim.metrics import RAW_NAMES
-from loyaltysim.model import LoyaltyModel
-from loyaltysim.rng import Streams
-
-from helpers import SCENARIOS, base_data, scenario
+from loyaltysim.engine.insight import snapshot
+from loyaltysim.engine.metrics import RAW_NAMES
+from loyaltysim.engine.model import LoyaltyModel
+from loyaltysim.engine.rng import Streams
+from loyaltysim.runs.simulate import run_replicate
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +256,7 @@ def _daily(states):
 
 
 def test_the_verdict_names_each_state_and_the_day_it_tips():
-    from loyaltysim.ledger import describe, verdict
+    from loyaltysim.results.verdict import describe, verdict
     v = verdict(_daily([(0.5, 1), (1.5, 1), (1.2, 2), (1.5, -1), (0.5, -1)]), period_days=10)
     assert [p["state"] for p in v["segments"]["all"]["periods"]] == [
         "customer-subsidised", "balanced", "balanced", "business-extractive", "lose-lose"]
@@ -285,7 +284,7 @@ def test_gross_margin_by_category_adds_up(rich):
 
 
 def test_a_run_too_big_for_memory_is_refused_before_it_starts(monkeypatch):
-    import loyaltysim.experiment as ex
+    import loyaltysim.runs.simulate as ex
     from loyaltysim import RunError
     monkeypatch.setattr(ex, "memory_available", lambda: 2 * 2**30)
     with pytest.raises(RunError, match=r"customers: 5,000,000 customers need about [\d.]+ GiB but 2.0 GiB"):
@@ -295,7 +294,7 @@ def test_a_run_too_big_for_memory_is_refused_before_it_starts(monkeypatch):
 
 
 def test_an_executor_gives_the_same_result_as_running_serially():
-    from loyaltysim.executors import SerialExecutor
+    from loyaltysim.runs.executors import SerialExecutor
 
     class Reversed(SerialExecutor):
         """Runs units in reverse order, returning them in input order."""

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import loyaltysim
-from loyaltysim import export as ex
+from loyaltysim.data import export as ex
 from loyaltysim.errors import LoyaltysimError
-from loyaltysim.results.store import write_run
+from loyaltysim.present.folders import write_run
 from loyaltysim.scenario.loading import validate
 
 

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 import loyaltysim
 from loyaltysim.cli import app
 from loyaltysim.cli.simulate import RunProgress
-from loyaltysim.executors import LocalExecutor, SerialExecutor
-from loyaltysim.formatting import format_estimate, format_number
-from loyaltysim.report import HEADLINE
+from loyaltysim.present.formatting import format_estimate, format_number
+from loyaltysim.present.report import HEADLINE
+from loyaltysim.runs.executors import LocalExecutor, SerialExecutor
 
 TINY = ["--customers", "200", "--days", "20", "--replications", "2", "--quiet", "--executor", "serial"]
 
@@ -226,7 +226,7 @@ def test_compiled_kernels_are_never_written_inside_the_package():
 
 
 def test_the_kernel_cache_is_the_users_or_numba_cache_dir(tmp_path):
-    code = ("import loyaltysim.kernels, numba.core.config as c, os; "
+    code = ("import loyaltysim.engine.kernels, numba.core.config as c, os; "
             "print(c.CACHE_DIR); print(os.environ['NUMBA_CACHE_DIR'])")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     home = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -6,13 +6,11 @@ import copy
 
 import numpy as np
 import pytest
-
-from loyaltysim import behaviour
-from loyaltysim.model import LoyaltyModel
-from loyaltysim.rng import DAILY_STREAMS, Streams, _generator
-
 from helpers import scenario, shipped
 
+from loyaltysim.engine import behaviour
+from loyaltysim.engine.model import LoyaltyModel
+from loyaltysim.engine.rng import DAILY_STREAMS, Streams, _generator
 
 EVERY_KIND_OF_SCHEME = pytest.mark.parametrize(
     "make", [lambda: scenario(customers=3000, days=60),
@@ -62,7 +60,7 @@ def test_daily_draws_are_the_generators_float32_uniforms_day_after_day(n):
 
 
 def test_compiled_insight_errors_match_the_numpy_estimator():
-    from loyaltysim import insight
+    from loyaltysim.engine import insight
     m = LoyaltyModel(scenario(customers=3000, days=60, overrides={"scheme.enrolment.initial_members": 0.8}))
     for _ in range(40):
         m.step()
@@ -78,7 +76,7 @@ def test_compiled_insight_errors_match_the_numpy_estimator():
 @pytest.mark.parametrize("known_share", [0.0, 0.6])
 @pytest.mark.parametrize("in_blocks", [True, False], ids=["segment_blocks", "segments_mixed"])
 def test_segment_sums_of_insight_errors_match_numpy(known_share, in_blocks):
-    from loyaltysim import kernels
+    from loyaltysim.engine import kernels
     rng = np.random.default_rng(3)
     n, D = 5000, 7
     segment = rng.integers(0, 4, n)
@@ -104,7 +102,7 @@ def test_per_segment_sums_equal_one_running_sum_per_segment(in_blocks):
     """The kernels keep a segment's running sum in a register while customers stay in one segment; the
     sums must still be those of one running sum per segment, to the last bit, whatever order the segments
     come in."""
-    from loyaltysim import kernels
+    from loyaltysim.engine import kernels
     rng = np.random.default_rng(11)
     n, S = 20_000, 5
     segment = rng.integers(0, S, n).astype(np.int8)
@@ -130,7 +128,7 @@ def test_per_segment_sums_equal_one_running_sum_per_segment(in_blocks):
 
 @EVERY_KIND_OF_SCHEME
 def test_compiled_expected_value_of_joining_matches_the_numpy_rule(make):
-    from loyaltysim.schemes import enrolment
+    from loyaltysim.engine.mechanics import enrolment
     m = LoyaltyModel(make())
     for _ in range(20):  # habits and life events have moved customers apart by now
         m.step()
@@ -146,9 +144,9 @@ def test_compiled_expected_value_of_joining_matches_the_numpy_rule(make):
 def test_weekly_satisfaction_update_matches_the_numpy_formula():
     """enrolment.update_satisfaction runs in a kernel; the numpy statement of the same rule below must give
     the same moving averages, recent values and satisfaction, to the last bit."""
-    from loyaltysim import kernels
-    from loyaltysim.behaviour import sigmoid
-    from loyaltysim.schemes import enrolment
+    from loyaltysim.engine import kernels
+    from loyaltysim.engine.behaviour import sigmoid
+    from loyaltysim.engine.mechanics import enrolment
     m = LoyaltyModel(scenario(customers=3000, days=40))
     for _ in range(20):
         m.step()
@@ -175,8 +173,8 @@ def test_join_draws_match_the_rule_stated_in_numpy(p_ref):
     """Shoppers join at max(their till chance, the referral chance), everyone else alive and not a member at
     the referral chance; the kernel compares the uniform's bits with a threshold, which must be exact
     (3 / 2**24 is a chance that one uniform value equals)."""
-    from loyaltysim import kernels
-    from loyaltysim.rng import to_uniform
+    from loyaltysim.engine import kernels
+    from loyaltysim.engine.rng import to_uniform
     rng = np.random.default_rng(5)
     n = 200_000
     alive, member = rng.random(n) < 0.97, rng.random(n) < 0.5
@@ -203,8 +201,8 @@ def test_defection_is_the_rule_stated_in_numpy(n, scheme):
     """Alive customers leave when their uniform is below their rate, a member's scaled by
     exp(-weight * recent value); the kernel flags candidates eight at a time, so sizes that are not a
     whole number of eights and a leaver in the last place must come out as numpy selects them."""
-    from loyaltysim import kernels
-    from loyaltysim.rng import to_uniform
+    from loyaltysim.engine import kernels
+    from loyaltysim.engine.rng import to_uniform
     rng = np.random.default_rng(11)
     alive, member = rng.random(n) < 0.95, rng.random(n) < 0.5
     recent = (2 * rng.random(n) - 1).astype(np.float32)
@@ -228,7 +226,7 @@ def test_defection_is_the_rule_stated_in_numpy(n, scheme):
 @pytest.mark.parametrize("name, entries", [("supermarket_points", 151), ("coalition", 501 + 2001),
                                            ("coffee_stamps", 0)])
 def test_progress_curve_holds_each_goals_power_of_progress_for_points_schemes_only(name, entries):
-    from loyaltysim.schemes.rules import compile_rules
+    from loyaltysim.engine.rules import compile_rules
     sc = shipped(name, {"customers": 100, "days": 5})
     rules = compile_rules(sc)
     curve, first = behaviour.progress_curve(rules, behaviour.kernel_constants(sc, rules))
@@ -243,8 +241,8 @@ def test_progress_curve_holds_each_goals_power_of_progress_for_points_schemes_on
 
 def _till_discounts_in_numpy(arm, pop, draws, idx, value, day):
     """The till's discounts as numpy states them (pricing.till_discounts before its offers became a kernel)."""
-    from loyaltysim.schemes.pricing import member_prices
-    from loyaltysim.state import NO_DAY
+    from loyaltysim.engine.mechanics.pricing import member_prices
+    from loyaltysim.engine.state import NO_DAY
     s, mem, led = arm.rules.scheme, arm.mem, arm.ledger
     off = member_prices(arm, idx, value)
     o = s.offers
@@ -265,7 +263,7 @@ def _till_discounts_in_numpy(arm, pop, draws, idx, value, day):
 
 @pytest.mark.parametrize("name", ["supermarket_points", "member_pricing"])
 def test_compiled_offer_redemption_matches_the_numpy_rule(name):
-    from loyaltysim.schemes import pricing
+    from loyaltysim.engine.mechanics import pricing
     m = LoyaltyModel(shipped(name, {"customers": 10000, "days": 40}))
     for _ in range(25):  # offers sent and accuracy learnt by now
         m.step()
@@ -290,7 +288,7 @@ def test_compiled_offer_redemption_matches_the_numpy_rule(name):
 
 @pytest.mark.parametrize("name", ["supermarket_points", "hotel_tiers", "paid_membership", "coalition"])
 def test_compiled_points_earned_match_the_numpy_rule(name):
-    from loyaltysim import kernels
+    from loyaltysim.engine import kernels
     m = LoyaltyModel(shipped(name, {"customers": 3000, "days": 30}))
     for _ in range(20):
         m.step()
@@ -318,7 +316,7 @@ def test_compiled_points_earned_match_the_numpy_rule(name):
 
 
 def test_compiled_top_category_is_the_largest_share_of_the_numpy_estimate():
-    from loyaltysim import insight
+    from loyaltysim.engine import insight
     m = LoyaltyModel(shipped("supermarket_points", {"customers": 4000, "days": 60}))
     for _ in range(40):
         m.step()
@@ -339,9 +337,9 @@ def test_compiled_top_category_is_the_largest_share_of_the_numpy_estimate():
 
 @pytest.mark.parametrize("half_life", [30.0, 7.5, 365.0])
 def test_freshness_from_its_table_is_the_power_numpy_computes(half_life):
-    from loyaltysim.insight import freshness
+    from loyaltysim.engine.insight import freshness
+    from loyaltysim.engine.state import NO_DAY
     from loyaltysim.scenario.models import MAX_DAYS
-    from loyaltysim.state import NO_DAY
     day = MAX_DAYS
     gen = np.random.default_rng(8)
     last_seen = np.concatenate([np.arange(day + 1), gen.integers(0, day + 1, 5000), [NO_DAY] * 50,
@@ -356,7 +354,7 @@ def test_freshness_from_its_table_is_the_power_numpy_computes(half_life):
 
 
 def test_recent_life_events_are_those_numpy_selects():
-    from loyaltysim import kernels
+    from loyaltysim.engine import kernels
     m = LoyaltyModel(shipped("supermarket_points", {"customers": 20000, "days": 250}))
     for _ in range(240):
         m.step()

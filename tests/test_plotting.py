@@ -14,8 +14,8 @@ from matplotlib.container import BarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from tiny_runs import tiny_result  # noqa: E402
 
-from loyaltysim import plotting  # noqa: E402
-from loyaltysim.metrics import INSIGHT_NAMES  # noqa: E402
+from loyaltysim.engine.metrics import INSIGHT_NAMES  # noqa: E402
+from loyaltysim.present import plots as plotting  # noqa: E402
 
 
 def new_ax() -> Axes:

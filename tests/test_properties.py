@@ -14,10 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyaltysim import compare, simulate
-from loyaltysim.metrics import INSIGHT_NAMES, RAW_NAMES
+from loyaltysim.engine.metrics import INSIGHT_NAMES, RAW_NAMES
 from loyaltysim.scenario.loading import validate
-
-
 
 share = st.floats(0.0, 1.0)
 small = st.floats(0.0, 0.5)

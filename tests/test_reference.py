@@ -1,4 +1,4 @@
-"""The vectorised model against the per-agent Mesa reference (loyaltysim.reference).
+"""The vectorised model against the per-agent Mesa reference (loyaltysim.reference.model).
 
 Both models start from the same customers (the same synthesised population) and apply the same
 rules, each with its own random numbers, so they must agree in distribution. Every comparison is a
@@ -27,14 +27,17 @@ from types import SimpleNamespace
 import mesa
 import numpy as np
 import pytest
+from helpers import base_data, shipped
 from scipy import stats
 
-from loyaltysim.model import LoyaltyModel
-from loyaltysim.reference import ReferenceModel, check_supported, reference_scenario
+from loyaltysim.engine.model import LoyaltyModel
+from loyaltysim.reference.model import (
+    ReferenceModel,
+    check_supported,
+    reference_scenario,
+)
 from loyaltysim.scenario.loading import validate
 from loyaltysim.scenario.models import LIFE_EVENTS
-
-from helpers import base_data, shipped
 
 N = 10_000
 DAYS = 120

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from tiny_runs import tiny_comparison_folder, tiny_result, tiny_run
 
-from loyaltysim.ledger import describe
-from loyaltysim.report import CSP, RUN_FIGURES, RunView, run_report_html
+from loyaltysim.present.report import CSP, RUN_FIGURES, RunView, run_report_html
+from loyaltysim.results.verdict import describe
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_runs import TINY, copy_run, tiny_comparison, tiny_comparison_folder, tiny_result, tiny_run
+from tiny_runs import (
+    TINY,
+    copy_run,
+    tiny_comparison,
+    tiny_comparison_folder,
+    tiny_result,
+    tiny_run,
+)
 
-from loyaltysim.comparison import COLUMNS, compare
 from loyaltysim.errors import RunError
-from loyaltysim.report import COMPARISON_FIGURES, RUN_FIGURES
-from loyaltysim.results.store import load_results, rebuild, write_run
+from loyaltysim.present.folders import rebuild, write_run
+from loyaltysim.present.report import COMPARISON_FIGURES, RUN_FIGURES
+from loyaltysim.results.store import load_results
+from loyaltysim.runs.compare import COLUMNS, compare
 
 RUN_FILES = {"manifest.json", "scenario.resolved.yaml", "daily.parquet", "summary.csv", "verdict.json",
              "customers.parquet", "report.html"} | {f"plots/{stem}.png" for stem, _, _ in RUN_FIGURES}

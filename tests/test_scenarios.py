@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loyaltysim.experiment import simulate
-from loyaltysim.ledger import STATES
+from loyaltysim.results.verdict import STATES
+from loyaltysim.runs.simulate import simulate
 from loyaltysim.scenario.loading import apply_change, load_scenario
 from loyaltysim.scenario.schema import scenario_reference, schema_text
 from loyaltysim.scenario.shipped import describe_shipped, resolve, shipped, shipped_dir

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from loyaltysim.cli import app
 from loyaltysim.errors import RunError, ScenarioError
-from loyaltysim.executors import DaskExecutor, LocalExecutor, SerialExecutor
 from loyaltysim.results.store import load_results, sha256
+from loyaltysim.runs.executors import DaskExecutor, LocalExecutor, SerialExecutor
+from loyaltysim.runs.sweep import KPIS, completed_run, load_sweep, run_key, run_sweep
 from loyaltysim.scenario.loading import load_scenario, scenario_hash
-from loyaltysim.sweep import KPIS, completed_run, load_sweep, run_key, run_sweep
 
 SCENARIO = SCENARIOS / "supermarket_points.yaml"
 BASE = ["customers=300", "days=40", "scheme.costs.fixed_per_year=0"]
@@ -235,7 +235,7 @@ def test_dask_cluster_gives_identical_numbers(reference, tmp_path, dask_schedule
 
 SUBPROCESS_SWEEP = """
 import sys
-from loyaltysim.sweep import load_sweep, run_sweep
+from loyaltysim.runs.sweep import load_sweep, run_sweep
 plan = load_sweep(sys.argv[1], {base!r}, vary={vary!r}, replications={reps})
 run_sweep(plan, sys.argv[2], plots=False, report=False)
 """
@@ -374,7 +374,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(reference, tmp_path):
 def test_heatmap_draws_the_break_even_contour_and_response_the_band():
     from matplotlib.figure import Figure
 
-    from loyaltysim.sweep import plot_sweep_heatmap, plot_sweep_response
+    from loyaltysim.runs.sweep import plot_sweep_heatmap, plot_sweep_response
 
     rows = [(i * 2 + j, x, y, "business_roi", "ratio", 0.5 + x * y, 0.4 + x * y, 0.6 + x * y, 2)
             for i, x in enumerate([0.5, 1.0]) for j, y in enumerate([0.5, 1.0, 2.0])]

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from loyaltysim import experiment
 from loyaltysim.cli import app
 from loyaltysim.errors import RunError
 from loyaltysim.results import store
 from loyaltysim.results.store import RESCUE_PREFIX, load_results
+from loyaltysim.runs import simulate as experiment
 
 TINY = ["--customers", "300", "--days", "30", "--replications", "2", "--executor", "serial", "--quiet"]
 

@@ -11,9 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from loyaltysim.comparison import compare
-from loyaltysim.experiment import simulate
-from loyaltysim.results.store import write_comparison, write_run
+from loyaltysim.present.folders import write_comparison, write_run
+from loyaltysim.runs.compare import compare
+from loyaltysim.runs.simulate import simulate
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 TINY = {"customers": 300, "days": 60, "replications": 2}

@@ -15,7 +15,6 @@ from rich.table import Table
 from loyaltysim.cli.common import console, examples, say, user_errors
 from loyaltysim.errors import RunError
 
-
 CALIBRATE_EXAMPLES = examples(
     "loyaltysim calibrate --dataset completejourney --check --out population.yaml",
     "loyaltysim calibrate my_transactions.csv --column customer_id=household --out population.yaml",
@@ -88,7 +87,7 @@ def calibrate(
     seed: int = typer.Option(1, "--seed", min=0, metavar="N", help="Seed of the --check simulation."),
 ) -> None:
     """Fit a population spec from a transaction log; print the fit and write a population file."""
-    from loyaltysim import calibrate as cal
+    from loyaltysim.data import calibrate as cal
     from loyaltysim.results.store import write_bytes
 
     options = {"n_customers": customers, "trip": trip, "store_share": store_share,
@@ -131,7 +130,7 @@ def export(
                                              "(default: the first date from 2025-01-01 on the scenario's start weekday)."),
 ) -> None:
     """Write transactions.csv, rfm.csv and truth.csv for customer-lifetime-value tools."""
-    from loyaltysim.export import export_run
+    from loyaltysim.data.export import export_run
 
     start = None
     if start_date is not None:

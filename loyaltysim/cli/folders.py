@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loyaltysim.cli.common import FOLDER_ARG, examples, print_paths, say, user_errors
-from loyaltysim.results.store import rebuild
+from loyaltysim.present.folders import rebuild
 
 REPORT_EXAMPLES = examples("loyaltysim report results/supermarket_points/20261207-120000")
 PLOT_EXAMPLES = examples("loyaltysim plot results/supermarket_points/20261207-120000")

@@ -12,19 +12,35 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from loyaltysim.cli.common import (
-    CUSTOMERS_OPT, DAYS_OPT, EXECUTOR_OPT, FORMAT_OPT, OVERWRITE_OPT, QUIET_OPT, REPLICATIONS_OPT,
-    SCHEDULER_OPT, SEED_OPT, SET_OPT, TRANSACTIONS_OPT, WORKERS_OPT, console, err_console, examples,
-    print_paths, say, user_errors,
+    CUSTOMERS_OPT,
+    DAYS_OPT,
+    EXECUTOR_OPT,
+    FORMAT_OPT,
+    OVERWRITE_OPT,
+    QUIET_OPT,
+    REPLICATIONS_OPT,
+    SCHEDULER_OPT,
+    SEED_OPT,
+    SET_OPT,
+    TRANSACTIONS_OPT,
+    WORKERS_OPT,
+    console,
+    err_console,
+    examples,
+    print_paths,
+    say,
+    user_errors,
 )
-from loyaltysim.comparison import compare as compare_scenarios
+from loyaltysim.engine.kernel_cache import kernels_compiled, mark_kernels_compiled
 from loyaltysim.errors import RunError
-from loyaltysim.executors import SerialExecutor, make_executor
-from loyaltysim.experiment import check_resources, simulate
-from loyaltysim.formatting import format_estimate
-from loyaltysim.kernel_cache import kernels_compiled, mark_kernels_compiled
-from loyaltysim.ledger import describe
-from loyaltysim.report import HEADLINE
-from loyaltysim.results.store import Destination, claim_folder, write_comparison, write_or_rescue, write_run
+from loyaltysim.present.folders import write_comparison, write_run
+from loyaltysim.present.formatting import format_estimate
+from loyaltysim.present.report import HEADLINE
+from loyaltysim.results.store import Destination, claim_folder, write_or_rescue
+from loyaltysim.results.verdict import describe
+from loyaltysim.runs.compare import compare as compare_scenarios
+from loyaltysim.runs.executors import SerialExecutor, make_executor
+from loyaltysim.runs.simulate import check_resources, simulate
 from loyaltysim.scenario.loading import load_scenario
 from loyaltysim.scenario.shipped import resolve
 

@@ -1,4 +1,4 @@
-"""The ``loyaltysim sweep`` command: a thin layer over ``loyaltysim.sweep``.
+"""The ``loyaltysim sweep`` command: a thin layer over ``loyaltysim.runs.sweep``.
 
 Registered on the CLI's app by ``loyaltysim.cli``. A sweep folder is resumable, so ``--out`` may name
 an earlier sweep's folder (with ``--resume``).
@@ -13,7 +13,13 @@ from typing import List, Optional
 
 import typer
 
-from loyaltysim.cli.common import console, err_console, examples, say_interrupted, user_errors
+from loyaltysim.cli.common import (
+    console,
+    err_console,
+    examples,
+    say_interrupted,
+    user_errors,
+)
 
 __all__ = ["sweep"]
 
@@ -51,9 +57,9 @@ def sweep(
 def _sweep(scenario, vary, design, replications, workers, executor, scheduler, resume, out, customers, days, seed,
            set_, quiet) -> None:
     from loyaltysim.errors import RunError
-    from loyaltysim.executors import make_executor
+    from loyaltysim.runs.executors import make_executor
+    from loyaltysim.runs.sweep import load_sweep, run_sweep
     from loyaltysim.scenario.shipped import resolve
-    from loyaltysim.sweep import load_sweep, run_sweep
 
     if design is not None:
         design = design.replace("-", "_")
@@ -100,9 +106,9 @@ def _progress(quiet: bool, console):
 def _print_points(result, console) -> None:
     from rich.table import Table
 
-    from loyaltysim.ledger import balance_state
-    from loyaltysim.report import format_estimate
-    from loyaltysim.sweep import RESPONSE_KPIS
+    from loyaltysim.present.report import format_estimate
+    from loyaltysim.results.verdict import balance_state
+    from loyaltysim.runs.sweep import RESPONSE_KPIS
 
     plan, s = result.plan, result.summary
     roi = plan.base.verdict.roi_threshold

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from loyaltysim.rng import population_rng
+from loyaltysim.engine.rng import population_rng
 from loyaltysim.scenario.models import CATEGORIES, INCOME_BANDS, LIFE_EVENTS, Scenario
 
 INCOME_BUDGET = np.array([0.8, 1.0, 1.3], dtype=np.float32)

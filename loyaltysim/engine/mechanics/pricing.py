@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from loyaltysim import kernels
-from loyaltysim.population import Population
-from loyaltysim.rng import DailyDraws
-from loyaltysim.state import Arm, CONSENT_BIT, NO_DAY
+from loyaltysim.engine import kernels
+from loyaltysim.engine.population import Population
+from loyaltysim.engine.rng import DailyDraws
+from loyaltysim.engine.state import CONSENT_BIT, NO_DAY, Arm
 
 
 def till_discounts(arm: Arm, pop: Population, draws: DailyDraws, idx: np.ndarray, value: np.ndarray,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from loyaltysim.metrics import INSIGHT_NAMES, REGISTRY
+from loyaltysim.engine.metrics import INSIGHT_NAMES, REGISTRY
 
 __all__ = [
     "ARM_COLOURS", "label", "plot_comparison", "plot_difference", "plot_insight", "plot_points",

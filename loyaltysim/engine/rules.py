@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loyaltysim.scenario.models import CATEGORIES, Scenario, Scheme
-from loyaltysim.state import CONSENT_BIT
+from loyaltysim.scenario.models import CATEGORIES, DATA_SOURCES, Scenario, Scheme
+
+CONSENT_BIT = {name: np.uint8(1 << i) for i, name in enumerate(DATA_SOURCES)}
+"""The bit of each data source in a member's consent mask."""
 
 KIND_CODE = {"voucher": 0, "free_product": 1, "experience": 2}
 EXPIRY_BUCKETS = 12

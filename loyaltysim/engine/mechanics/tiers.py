@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from loyaltysim.population import Population
-from loyaltysim.state import Arm
+from loyaltysim.engine.population import Population
+from loyaltysim.engine.state import Arm
 
 
 def qualify(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:

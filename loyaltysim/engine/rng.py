@@ -14,7 +14,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from loyaltysim.kernel_cache import use_user_cache
+from loyaltysim.engine.kernel_cache import use_user_cache
 
 use_user_cache()  # before any kernel is defined: compiled code never goes inside the package
 

@@ -8,18 +8,30 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from loyaltysim import behaviour, insight, kernels
-from loyaltysim.behaviour import Trips
-from loyaltysim.ledger import DayLedger
-from loyaltysim.metrics import INDEX, INSIGHT_NAMES, RAW_NAMES
-from loyaltysim.population import Population, apply_life_events, synthesise
-from loyaltysim.rng import DailyDraws, Streams, population_rng
+from loyaltysim.engine import behaviour, insight, kernels
+from loyaltysim.engine.behaviour import Trips
+from loyaltysim.engine.ledger import DayLedger
+from loyaltysim.engine.mechanics import enrolment, pricing, tiers
+from loyaltysim.engine.mechanics import points as points_mod
+from loyaltysim.engine.metrics import INDEX, INSIGHT_NAMES, RAW_NAMES
+from loyaltysim.engine.population import Population, apply_life_events, synthesise
+from loyaltysim.engine.rng import DailyDraws, Streams, population_rng
+from loyaltysim.engine.rules import compile_rules
+from loyaltysim.engine.state import (
+    CONSENT_BIT,
+    Arm,
+    MemberState,
+    ShopperState,
+    TripBuffers,
+    nbytes,
+)
 from loyaltysim.scenario.loading import apply_change
-from loyaltysim.scenario.models import CATEGORIES, INSIGHT_DIMENSIONS, WEEKDAYS, Scenario
-from loyaltysim.schemes import enrolment, pricing, tiers
-from loyaltysim.schemes import points as points_mod
-from loyaltysim.schemes.rules import compile_rules
-from loyaltysim.state import CONSENT_BIT, Arm, MemberState, ShopperState, nbytes
+from loyaltysim.scenario.models import (
+    CATEGORIES,
+    INSIGHT_DIMENSIONS,
+    WEEKDAYS,
+    Scenario,
+)
 
 ARMS = ("scheme", "counterfactual")
 MARGIN_BY_CATEGORY = [f"gross_margin_{c}" for c in CATEGORIES]
@@ -80,7 +92,7 @@ class LoyaltyModel(mesa.Model):
         pop = self.population
         arm = Arm(name=name, shop=ShopperState.new(pop.n, pop.preference),
                   ledger=DayLedger(pop.segment, self.n_segments),
-                  trip_buffers=behaviour.TripBuffers(pop.n, pop.categories.shape[1]))
+                  trip_buffers=TripBuffers(pop.n, pop.categories.shape[1]))
         if name == "scheme":
             arm.rules = compile_rules(self.spec)
             arm.mem = MemberState.new(pop.n, arm.rules.n_buckets)

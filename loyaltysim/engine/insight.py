@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from loyaltysim import kernels
-from loyaltysim.population import INDULGENCE, Population
+from loyaltysim.engine import kernels
+from loyaltysim.engine.population import INDULGENCE, Population
+from loyaltysim.engine.state import CONSENT_BIT, NO_DAY, Arm
 from loyaltysim.scenario.models import INSIGHT_DIMENSIONS, MAX_DAYS, Scenario
-from loyaltysim.state import CONSENT_BIT, NO_DAY, Arm
 
 LIFE_EVENT_WINDOW_DAYS = 180
 """Life events this recent count toward life-change insight."""

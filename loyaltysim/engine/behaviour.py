@@ -5,7 +5,7 @@ Python loop. The utility of shopping here versus the competition is a binary log
 weighted by the customer's own motivations.
 
 The daily step runs :func:`shop` and :func:`present_card`, which call the compiled passes in
-``loyaltysim.kernels``. :func:`needs`, :func:`choose_store` and :func:`draw_baskets` state the same rules
+``loyaltysim.engine.kernels``. :func:`needs`, :func:`choose_store` and :func:`draw_baskets` state the same rules
 in numpy: they are the readable specification, and tests/test_kernels.py requires the compiled pass to
 give exactly their results on the same draws.
 """
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
-from loyaltysim import kernels
-from loyaltysim.population import Population
-from loyaltysim.rng import DailyDraws
+from loyaltysim.engine import kernels
+from loyaltysim.engine.population import Population
+from loyaltysim.engine.rng import DailyDraws
+from loyaltysim.engine.rules import Rules
+from loyaltysim.engine.state import CONSENT_BIT, MemberState, ShopperState, TripBuffers
 from loyaltysim.scenario.models import Scenario
-from loyaltysim.schemes.rules import Rules
-from loyaltysim.state import CONSENT_BIT, MemberState, ShopperState
 
 
 @dataclass
@@ -57,18 +57,6 @@ class CardTrips:
     split: np.ndarray
     own: np.ndarray
     band: np.ndarray
-
-
-class TripBuffers:
-    """Room for a day's trips of one arm (at most one per customer), written over day after day: fresh
-    arrays every day would cost the operating system a page fault for every 4 KiB written."""
-
-    def __init__(self, n: int, n_categories: int) -> None:
-        self.idx = np.empty(n, np.intp)
-        self.value = np.empty(n, np.float32)
-        self.split = np.empty((n, n_categories), np.float32)
-        self.own = np.empty(n, np.float32)
-        self.band = np.empty(n, np.intp)
 
 
 def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,

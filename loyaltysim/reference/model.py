@@ -1,6 +1,6 @@
 """A per-agent reference model: the core daily rules written in idiomatic Mesa, one agent per customer.
 
-It exists twice over: as a statistical oracle for the vectorised :class:`~loyaltysim.model.LoyaltyModel`
+It exists twice over: as a statistical oracle for the vectorised :class:`~loyaltysim.engine.model.LoyaltyModel`
 (same customers, same rules, its own random numbers, so the two agree in distribution, not draw for
 draw) and as the speed baseline of the benchmark. It is not part of the product: runs use LoyaltyModel.
 
@@ -28,12 +28,15 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from loyaltysim.population import Population, synthesise
-from loyaltysim.scenario.models import LIFE_EVENTS, WEEKDAYS, Scenario
-from loyaltysim.schemes.enrolment import (
-    CONSENT_WITHDRAWAL_PER_YEAR, REFERRAL_CONVERSION, SATISFACTION_EVERY_DAYS, VALUE_SCALE,
+from loyaltysim.engine.mechanics.enrolment import (
+    CONSENT_WITHDRAWAL_PER_YEAR,
+    REFERRAL_CONVERSION,
+    SATISFACTION_EVERY_DAYS,
+    VALUE_SCALE,
 )
-from loyaltysim.schemes.rules import EXPIRY_BUCKETS
+from loyaltysim.engine.population import Population, synthesise
+from loyaltysim.engine.rules import EXPIRY_BUCKETS
+from loyaltysim.scenario.models import LIFE_EVENTS, WEEKDAYS, Scenario
 
 __all__ = ["Customer", "ReferenceModel", "check_supported", "reference_scenario"]
 

@@ -49,16 +49,27 @@ import yaml
 from pydantic import ValidationError
 from scipy import stats
 
+from loyaltysim.engine.metrics import REGISTRY
 from loyaltysim.errors import RunError, ScenarioError
-from loyaltysim.executors import Executor, SerialExecutor
-from loyaltysim.experiment import (
-    check_parallel_memory, run_replicate, run_totals, summarise, with_difference,
+from loyaltysim.results.store import (
+    MANIFEST,
+    prepare_folder,
+    sha256,
+    versions,
+    write_frame,
+    write_text,
 )
-from loyaltysim.ledger import balance_state
-from loyaltysim.ledger import verdict as judge
-from loyaltysim.metrics import REGISTRY
-from loyaltysim.results.store import MANIFEST, prepare_folder, sha256, versions, write_frame, write_text
-from loyaltysim.scenario.loading import apply_overrides, read_yaml, scenario_data, validate
+from loyaltysim.results.summary import run_totals, summarise, with_difference
+from loyaltysim.results.verdict import balance_state
+from loyaltysim.results.verdict import verdict as judge
+from loyaltysim.runs.executors import Executor, SerialExecutor
+from loyaltysim.runs.simulate import check_parallel_memory, run_replicate
+from loyaltysim.scenario.loading import (
+    apply_overrides,
+    read_yaml,
+    scenario_data,
+    validate,
+)
 from loyaltysim.scenario.models import Scenario, SweepDesign
 
 __all__ = [
@@ -855,7 +866,7 @@ def figure_specs(plan: SweepPlan, summary: pd.DataFrame) -> list[tuple[str, str,
 
 def sweep_figures(plan: SweepPlan, summary: pd.DataFrame) -> dict[str, bytes]:
     """Every plot of a sweep as PNG bytes, keyed by file name."""
-    from loyaltysim.report import render_png
+    from loyaltysim.present.report import render_png
 
     return {name: render_png(draw, size) for name, _, draw, size in figure_specs(plan, summary)}
 
@@ -884,7 +895,7 @@ def sweep_report_html(result: SweepResult, images: dict[str, bytes]) -> str:
     import base64
     import html
 
-    from loyaltysim.report import CSP, format_estimate
+    from loyaltysim.present.report import CSP, format_estimate
 
     e = (lambda x: html.escape(str(x), quote=True))
     plan, s = result.plan, result.summary

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from loyaltysim import kernels
-from loyaltysim.behaviour import friction_share, kernel_constants, nonempty, reward_rate, sigmoid
-from loyaltysim.population import Population
-from loyaltysim.rng import DailyDraws
+from loyaltysim.engine import kernels
+from loyaltysim.engine.behaviour import (
+    friction_share,
+    kernel_constants,
+    nonempty,
+    reward_rate,
+    sigmoid,
+)
+from loyaltysim.engine.mechanics import points as points_mod
+from loyaltysim.engine.population import Population
+from loyaltysim.engine.rng import DailyDraws
+from loyaltysim.engine.state import CONSENT_BIT, NO_DAY, Arm
 from loyaltysim.scenario.models import Scenario
-from loyaltysim.schemes import points as points_mod
-from loyaltysim.state import CONSENT_BIT, NO_DAY, Arm
 
 VALUE_SCALE = 10.0
 """Expected yearly net value (money) that moves the join logit by value_sensitivity. Assumption."""

@@ -22,12 +22,17 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from loyaltysim.formatting import format_estimate
-from loyaltysim.ledger import describe
-from loyaltysim.metrics import REGISTRY
-from loyaltysim.plotting import (
-    plot_comparison, plot_difference, plot_insight, plot_points, plot_timeseries, plot_value_balance,
+from loyaltysim.engine.metrics import REGISTRY
+from loyaltysim.present.formatting import format_estimate
+from loyaltysim.present.plots import (
+    plot_comparison,
+    plot_difference,
+    plot_insight,
+    plot_points,
+    plot_timeseries,
+    plot_value_balance,
 )
+from loyaltysim.results.verdict import describe
 
 __all__ = [
     "COMPARISON_FIGURES", "CSP", "HEADLINE", "RUN_FIGURES", "RunView", "comparison_figures",

@@ -7,17 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from loyaltysim.scenario.models import CATEGORIES, DATA_SOURCES, HOUR_BANDS
+from loyaltysim.engine.rules import CONSENT_BIT  # noqa: F401  (re-exported: a member's consent is these bits)
+from loyaltysim.scenario.models import CATEGORIES, HOUR_BANDS
+
+if TYPE_CHECKING:
+    from loyaltysim.engine.ledger import DayLedger
+    from loyaltysim.engine.rules import Rules
 
 NO_DAY = np.int32(-(10 ** 6))
 """A day long before the run: 'never happened'."""
-
-if TYPE_CHECKING:
-    from loyaltysim.behaviour import TripBuffers
-    from loyaltysim.ledger import DayLedger
-    from loyaltysim.schemes.rules import Rules
-
-CONSENT_BIT = {name: np.uint8(1 << i) for i, name in enumerate(DATA_SOURCES)}
 
 
 @dataclass
@@ -136,3 +134,15 @@ class Arm:
     @property
     def has_scheme(self) -> bool:
         return self.rules is not None
+
+
+class TripBuffers:
+    """Room for a day's trips of one arm (at most one per customer), written over day after day: fresh
+    arrays every day would cost the operating system a page fault for every 4 KiB written."""
+
+    def __init__(self, n: int, n_categories: int) -> None:
+        self.idx = np.empty(n, np.intp)
+        self.value = np.empty(n, np.float32)
+        self.split = np.empty((n, n_categories), np.float32)
+        self.own = np.empty(n, np.float32)
+        self.band = np.empty(n, np.intp)

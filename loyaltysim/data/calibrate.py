@@ -54,9 +54,16 @@ from loyaltysim.errors import LoyaltysimError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-from loyaltysim.population import INCOME_BUDGET
+from loyaltysim.engine.population import INCOME_BUDGET
 from loyaltysim.scenario.models import (
-    CATEGORIES, HOUR_BAND_HOURS, HOUR_BANDS, INCOME_BANDS, WEEKDAYS, Behaviour, Population, Segment,
+    CATEGORIES,
+    HOUR_BAND_HOURS,
+    HOUR_BANDS,
+    INCOME_BANDS,
+    WEEKDAYS,
+    Behaviour,
+    Population,
+    Segment,
 )
 
 __all__ = [
@@ -1142,7 +1149,7 @@ def simulate_trips(population: Fit | Mapping | Population | str | Path, *, custo
                    start_weekday: str = "mon", seed: int = 1) -> pd.DataFrame:
     """Simulate a population with no scheme and return its trips in :func:`trips_table` columns
     (``date`` is the day index; ``band`` the hour band; ``cat_*`` spend by category)."""
-    from loyaltysim.model import LoyaltyModel
+    from loyaltysim.engine.model import LoyaltyModel
     from loyaltysim.scenario.models import Scenario
 
     pop = _as_population(population)
@@ -1354,8 +1361,9 @@ def calibrate(transactions: str | Path | None = None, *, dataset: str | None = N
 
 def default_header(fit: Fit, source: str) -> str:
     """A comment header saying where a fitted population came from."""
-    from loyaltysim import __version__
-    lines = [f"Population fitted by loyaltysim {__version__} calibrate from {source}.",
+    from loyaltysim.results.store import versions
+
+    lines = [f"Population fitted by loyaltysim {versions()['loyaltysim']} calibrate from {source}.",
              *fit.notes,
              "Paste the population: mapping into a scenario; check it with loyaltysim calibrate --check."]
     return "\n".join(lines)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from loyaltysim import kernels
-from loyaltysim.population import Population
-from loyaltysim.rng import DailyDraws
-from loyaltysim.schemes.rules import Rules
-from loyaltysim.state import Arm
+from loyaltysim.engine import kernels
+from loyaltysim.engine.population import Population
+from loyaltysim.engine.rng import DailyDraws
+from loyaltysim.engine.rules import Rules
+from loyaltysim.engine.state import Arm
 
 PARTNER_EVERY_DAYS = 30
 """Partner (coalition) points are credited monthly."""

@@ -1,11 +1,11 @@
 """Compiled per-customer loops for the busiest parts of the day (numba).
 
-The rules are those of :mod:`loyaltysim.behaviour` and the scheme modules, applied customer by customer
+The rules are those of :mod:`loyaltysim.engine.behaviour` and the scheme modules, applied customer by customer
 in one pass instead of as a chain of gathers and temporaries over index subsets: at a million
 customers the gathers, not the arithmetic, were most of a run. Each kernel mirrors the numpy
 expression it replaces, including its float32/float64 steps (numpy treats a Python float next to a
 float32 array as float32), so a customer's decisions come out as before. Random numbers still come
-from the named streams (:mod:`loyaltysim.rng`), passed in as the day's raw 32-bit outputs.
+from the named streams (:mod:`loyaltysim.engine.rng`), passed in as the day's raw 32-bit outputs.
 
 Kernels are serial: results never depend on the number of threads. They divide as numpy does (a zero
 divisor gives inf or nan, not an exception).
@@ -20,7 +20,7 @@ from llvmlite import binding
 from numba import njit, types
 from numba.extending import get_cython_function_address
 
-from loyaltysim.kernel_cache import use_user_cache
+from loyaltysim.engine.kernel_cache import use_user_cache
 
 use_user_cache()  # before any kernel is defined: compiled code never goes inside the package
 
