@@ -36,12 +36,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from loyaltysim.errors import LoyaltysimError, RunError, ScenarioError
     from loyaltysim.present.folders import rebuild, write_comparison, write_run
     from loyaltysim.present.plots import (
-        plot_comparison,
-        plot_difference,
-        plot_insight,
-        plot_points,
-        plot_timeseries,
-        plot_value_balance,
+        plot_comparison, plot_difference, plot_insight, plot_points, plot_timeseries, plot_value_balance,
     )
     from loyaltysim.results.store import load_results
     from loyaltysim.runs.compare import ComparisonResult, compare

@@ -12,13 +12,7 @@ import time
 import pytest
 
 from loyaltysim.errors import RunError
-from loyaltysim.runs.executors import (
-    DaskExecutor,
-    LocalExecutor,
-    SerialExecutor,
-    cpu_count,
-    make_executor,
-)
+from loyaltysim.runs.executors import DaskExecutor, LocalExecutor, SerialExecutor, cpu_count, make_executor
 
 
 def slow_square(x: int, delay: float) -> int:

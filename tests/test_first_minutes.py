@@ -183,8 +183,7 @@ def test_the_results_table_at_80_columns_keeps_every_metric_name_whole(tmp_path)
 def test_progress_counts_replications_and_days_of_the_scenario():
     serial = RunProgress([("a", 3, 10), ("b", 2, 5)], quiet=True, executor=SerialExecutor())
     assert serial._describe() == "a: replication 1/3, day 0/10"
-    serial.advance(1)
-    for _ in range(13):
+    for _ in range(14):
         serial.advance(1)
     assert serial._describe() == "a: replication 2/3, day 4/10"
     assert serial.bar.tasks[0].completed == pytest.approx(1.4) and serial.bar.tasks[0].total == 5

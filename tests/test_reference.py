@@ -31,11 +31,7 @@ from helpers import base_data, shipped
 from scipy import stats
 
 from loyaltysim.engine.model import LoyaltyModel
-from loyaltysim.reference.model import (
-    ReferenceModel,
-    check_supported,
-    reference_scenario,
-)
+from loyaltysim.reference.model import ReferenceModel, check_supported, reference_scenario
 from loyaltysim.scenario.loading import validate
 from loyaltysim.scenario.models import LIFE_EVENTS
 

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_runs import (
-    TINY,
-    copy_run,
-    tiny_comparison,
-    tiny_comparison_folder,
-    tiny_result,
-    tiny_run,
-)
+from tiny_runs import TINY, copy_run, tiny_comparison, tiny_comparison_folder, tiny_result, tiny_run
 
 from loyaltysim.errors import RunError
 from loyaltysim.present.folders import rebuild, write_run

@@ -24,4 +24,4 @@ def plot(folder: Path = FOLDER_ARG) -> None:
     """Redraw the plots (plots/*.png) of a results folder from its data."""
     for name in rebuild(folder, plots=True):
         say(f"{folder / name}")
-    say(f"results: {folder}")
+    print_paths(folder, report=False)

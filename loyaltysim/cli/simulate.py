@@ -12,24 +12,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from loyaltysim.cli.common import (
-    CUSTOMERS_OPT,
-    DAYS_OPT,
-    EXECUTOR_OPT,
-    FORMAT_OPT,
-    OVERWRITE_OPT,
-    QUIET_OPT,
-    REPLICATIONS_OPT,
-    SCHEDULER_OPT,
-    SEED_OPT,
-    SET_OPT,
-    TRANSACTIONS_OPT,
-    WORKERS_OPT,
-    console,
-    err_console,
-    examples,
-    print_paths,
-    say,
-    user_errors,
+    CUSTOMERS_OPT, DAYS_OPT, EXECUTOR_OPT, FORMAT_OPT, OVERWRITE_OPT, QUIET_OPT, REPLICATIONS_OPT, SCENARIO_ARG,
+    SCHEDULER_OPT, SEED_OPT, SET_OPT, TRANSACTIONS_OPT, WORKERS_OPT, console, err_console, examples, print_paths,
+    say, user_errors,
 )
 from loyaltysim.engine.kernel_cache import kernels_compiled, mark_kernels_compiled
 from loyaltysim.errors import RunError
@@ -107,8 +92,7 @@ def _note_compiling() -> bool:
 
 @user_errors
 def run(
-    scenario: str = typer.Argument(..., metavar="SCENARIO", show_default=False,
-                                   help="Scenario YAML file, or the name of a shipped scenario ('loyaltysim scenarios')."),
+    scenario: str = SCENARIO_ARG,
     customers: Optional[int] = CUSTOMERS_OPT,
     days: Optional[int] = DAYS_OPT,
     replications: Optional[int] = REPLICATIONS_OPT,

@@ -13,13 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from loyaltysim.cli.common import (
-    console,
-    err_console,
-    examples,
-    say_interrupted,
-    user_errors,
-)
+from loyaltysim.cli.common import console, err_console, examples, say_interrupted, user_errors
 
 __all__ = ["sweep"]
 

@@ -56,14 +56,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 from loyaltysim.engine.population import INCOME_BUDGET
 from loyaltysim.scenario.models import (
-    CATEGORIES,
-    HOUR_BAND_HOURS,
-    HOUR_BANDS,
-    INCOME_BANDS,
-    WEEKDAYS,
-    Behaviour,
-    Population,
-    Segment,
+    CATEGORIES, HOUR_BAND_HOURS, HOUR_BANDS, INCOME_BANDS, WEEKDAYS, Behaviour, Population, Segment,
 )
 
 __all__ = [

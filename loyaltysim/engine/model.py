@@ -17,21 +17,9 @@ from loyaltysim.engine.metrics import INDEX, INSIGHT_NAMES, RAW_NAMES
 from loyaltysim.engine.population import Population, apply_life_events, synthesise
 from loyaltysim.engine.rng import DailyDraws, Streams, population_rng
 from loyaltysim.engine.rules import compile_rules
-from loyaltysim.engine.state import (
-    CONSENT_BIT,
-    Arm,
-    MemberState,
-    ShopperState,
-    TripBuffers,
-    nbytes,
-)
+from loyaltysim.engine.state import CONSENT_BIT, Arm, MemberState, ShopperState, TripBuffers, nbytes
 from loyaltysim.scenario.loading import apply_change
-from loyaltysim.scenario.models import (
-    CATEGORIES,
-    INSIGHT_DIMENSIONS,
-    WEEKDAYS,
-    Scenario,
-)
+from loyaltysim.scenario.models import CATEGORIES, INSIGHT_DIMENSIONS, WEEKDAYS, Scenario
 
 ARMS = ("scheme", "counterfactual")
 MARGIN_BY_CATEGORY = [f"gross_margin_{c}" for c in CATEGORIES]

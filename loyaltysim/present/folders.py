@@ -9,25 +9,10 @@ from pathlib import Path
 import yaml
 
 from loyaltysim.errors import RunError
-from loyaltysim.present.report import (
-    RunView,
-    comparison_figures,
-    comparison_report_html,
-    run_figures,
-    run_report_html,
-)
+from loyaltysim.present.report import RunView, comparison_figures, comparison_report_html, run_figures, run_report_html
 from loyaltysim.results.manifest import MANIFEST
 from loyaltysim.results.store import (
-    PLOTS,
-    REPORT,
-    Folder,
-    checksums,
-    load_results,
-    now,
-    prepare_folder,
-    run_manifest,
-    versions,
-    write_manifest,
+    PLOTS, REPORT, Folder, checksums, load_results, now, prepare_folder, run_manifest, versions, write_manifest,
     write_text,
 )
 from loyaltysim.scenario.loading import scenario_data, scenario_hash

@@ -25,12 +25,7 @@ from matplotlib.figure import Figure
 from loyaltysim.engine.metrics import REGISTRY
 from loyaltysim.present.formatting import format_estimate
 from loyaltysim.present.plots import (
-    plot_comparison,
-    plot_difference,
-    plot_insight,
-    plot_points,
-    plot_timeseries,
-    plot_value_balance,
+    plot_comparison, plot_difference, plot_insight, plot_points, plot_timeseries, plot_value_balance,
 )
 from loyaltysim.results.verdict import describe
 

@@ -29,10 +29,7 @@ import numpy as np
 import pandas as pd
 
 from loyaltysim.engine.mechanics.enrolment import (
-    CONSENT_WITHDRAWAL_PER_YEAR,
-    REFERRAL_CONVERSION,
-    SATISFACTION_EVERY_DAYS,
-    VALUE_SCALE,
+    CONSENT_WITHDRAWAL_PER_YEAR, REFERRAL_CONVERSION, SATISFACTION_EVERY_DAYS, VALUE_SCALE,
 )
 from loyaltysim.engine.population import Population, synthesise
 from loyaltysim.engine.rules import EXPIRY_BUCKETS

@@ -136,8 +136,7 @@ class Destination:
         """Put the written folder at its final place; return that place."""
         if not self.staged:
             return self.final
-        old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.replaced-", dir=self.final.parent))
-        os.rmdir(old)
+        old = self.path.with_name(self.path.name.replace(".new-", ".replaced-"))  # unique as the staging name is
         os.replace(self.final, old)  # two renames on one filesystem: the old folder is never half gone
         try:
             os.replace(self.path, self.final)
@@ -332,8 +331,6 @@ def load_results(folder: str | Path) -> dict:
 
 
 _DATA = (".parquet", ".csv", ".json", ".yaml")
-
-
 
 
 def _first_line(err: BaseException) -> str:

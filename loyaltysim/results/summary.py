@@ -65,21 +65,25 @@ def run_totals(daily: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def mean_interval(x: np.ndarray) -> tuple[float, float, float, int]:
+    """Mean, 95% t-interval (low, high) and count of the finite values of ``x``, one per replicate
+    (the interval is undefined, nan, with fewer than two)."""
+    x = x[np.isfinite(x)]
+    n = x.size
+    mean = float(x.mean()) if n else np.nan
+    if n < 2:
+        return mean, np.nan, np.nan, n
+    half = stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    return mean, mean - half, mean + half, n
+
+
 def summarise(daily: pd.DataFrame, currency: str = "GBP") -> pd.DataFrame:
     """Mean and 95% t-interval across replicates of each metric's run total, per arm and segment."""
     totals = run_totals(daily)
     rows = []
     for (arm, segment), g in totals.groupby(["arm", "segment"], sort=False):
         for name, m in REGISTRY.items():
-            x = g[name].to_numpy(dtype=float)
-            x = x[np.isfinite(x)]
-            n = x.size
-            mean = float(x.mean()) if n else np.nan
-            if n >= 2:
-                half = stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n)
-                lo, hi = mean - half, mean + half
-            else:
-                lo = hi = np.nan
+            mean, lo, hi, n = mean_interval(g[name].to_numpy(dtype=float))
             unit = currency if m.unit == "money" else m.unit
             rows.append((name, unit, arm, segment, mean, lo, hi, n))
     return pd.DataFrame(rows, columns=["metric", "unit", "arm", "segment", "mean", "ci_low", "ci_high", "n"])

@@ -11,12 +11,7 @@ import pandas as pd
 from loyaltysim.errors import RunError
 from loyaltysim.runs.executors import Executor
 from loyaltysim.runs.simulate import SimulationResult, simulate
-from loyaltysim.scenario.loading import (
-    apply_overrides,
-    load_scenario,
-    scenario_data,
-    validate,
-)
+from loyaltysim.scenario.loading import apply_overrides, load_scenario, scenario_data, validate
 from loyaltysim.scenario.models import Scenario
 from loyaltysim.scenario.shipped import resolve
 

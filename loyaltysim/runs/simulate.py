@@ -18,12 +18,7 @@ from loyaltysim.errors import RunError
 from loyaltysim.results.summary import summarise, with_difference
 from loyaltysim.results.verdict import verdict as judge
 from loyaltysim.runs.executors import Executor, LocalExecutor, SerialExecutor
-from loyaltysim.scenario.loading import (
-    apply_overrides,
-    load_scenario,
-    scenario_data,
-    validate,
-)
+from loyaltysim.scenario.loading import apply_overrides, load_scenario, scenario_data, validate
 from loyaltysim.scenario.models import Scenario
 from loyaltysim.scenario.shipped import resolve
 

@@ -47,29 +47,16 @@ import numpy as np
 import pandas as pd
 import yaml
 from pydantic import ValidationError
-from scipy import stats
 
 from loyaltysim.engine.metrics import REGISTRY
 from loyaltysim.errors import RunError, ScenarioError
-from loyaltysim.results.store import (
-    MANIFEST,
-    prepare_folder,
-    sha256,
-    versions,
-    write_frame,
-    write_text,
-)
-from loyaltysim.results.summary import run_totals, summarise, with_difference
+from loyaltysim.results.store import MANIFEST, prepare_folder, sha256, versions, write_frame, write_text
+from loyaltysim.results.summary import mean_interval, run_totals, summarise, with_difference
 from loyaltysim.results.verdict import balance_state
 from loyaltysim.results.verdict import verdict as judge
 from loyaltysim.runs.executors import Executor, SerialExecutor
 from loyaltysim.runs.simulate import check_parallel_memory, run_replicate
-from loyaltysim.scenario.loading import (
-    apply_overrides,
-    read_yaml,
-    scenario_data,
-    validate,
-)
+from loyaltysim.scenario.loading import apply_overrides, read_yaml, scenario_data, validate
 from loyaltysim.scenario.models import Scenario, SweepDesign
 
 __all__ = [
@@ -662,15 +649,7 @@ def summarise_points(plan: SweepPlan, index: pd.DataFrame) -> pd.DataFrame:
     for point, g in index.groupby("point", sort=True):
         params = g.iloc[0][plan.factors].tolist()
         for m in KPIS:
-            x = g[m].to_numpy(dtype=float)
-            x = x[np.isfinite(x)]
-            n = x.size
-            mean = float(x.mean()) if n else np.nan
-            if n >= 2:
-                half = stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n)
-                lo, hi = mean - half, mean + half
-            else:
-                lo = hi = np.nan
+            mean, lo, hi, n = mean_interval(g[m].to_numpy(dtype=float))
             unit = currency if REGISTRY[m].unit == "money" else REGISTRY[m].unit
             rows.append([point, *params, m, unit, mean, lo, hi, n])
     out = pd.DataFrame(rows, columns=["point", *plan.factors, "metric", "unit", "mean", "ci_low", "ci_high", "n"])

@@ -6,13 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from loyaltysim.engine import kernels
-from loyaltysim.engine.behaviour import (
-    friction_share,
-    kernel_constants,
-    nonempty,
-    reward_rate,
-    sigmoid,
-)
+from loyaltysim.engine.behaviour import friction_share, kernel_constants, nonempty, reward_rate, sigmoid
 from loyaltysim.engine.mechanics import points as points_mod
 from loyaltysim.engine.population import Population
 from loyaltysim.engine.rng import DailyDraws
