@@ -81,12 +81,13 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
         m = (np.zeros(0, bool), np.zeros(0, np.int8), no_i4, np.zeros(0, np.int16), np.zeros(0, np.int8),
              no_f4, no_f4, no_i4, no_f4, np.zeros(0, np.uint8))
         r = (np.ones(1), np.ones(1), np.ones(1), np.zeros(1), np.ones(pop.categories.shape[1], np.float32),
-             *_NO_CURVE)
+             *_NO_CURVE, np.zeros(0))
     else:
         m = (mem.member, mem.goal, mem.points, mem.stamps, mem.tier, mem.recent, mem.vouchers,
              mem.offer_until, mem.acc_what, mem.consent)
         r = (nonempty(rules.reward_points, 1.0), nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
-             rules.tier_status_share.astype(np.float64), rules.cat_mult, *progress_curve(rules, c))
+             rules.tier_status_share.astype(np.float64), rules.cat_mult, *progress_curve(rules, c),
+             mem.extra_utility)
     k = kernels.shop(day, c, draws.need.bits, draws.choice.bits, draws.basket_value.bits,
                      draws.basket_category.bits, draws.basket_brand.bits, draws.hour.bits,
                      shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
@@ -317,6 +318,8 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
             add += np.where(live, s.offers.pull * mem.acc_what[sub], 0.0)
         add += b.price_weight * pop.outcome[sub] * np.minimum(mem.vouchers[sub] / pop.mean_basket[sub], 1.0)
         add -= b.friction_weight * friction_share(pop, mem, rules, sub)
+        if mem.extra_utility.size:
+            add += mem.extra_utility[sub]
         u[m] += add
     here = draws.choice[idx] < sigmoid(u)
     shop.needs[idx] += 1

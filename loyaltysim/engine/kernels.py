@@ -263,13 +263,14 @@ def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_
 def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belonging, experience, time_poor,
                       mean_basket, categories, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what,
                       consent, reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve,
-                      curve_first, add):
+                      curve_first, extra, add):
     """:func:`_member_utility` of the member needers ``needers[member_pos]`` into ``add[member_pos]``.
 
     A first loop does the common case only: a pull whose power is in the :func:`progress_curve` table and
     no category multipliers. Without the other paths (and their calls) it is simple enough for the
     processor to work on several members at once; it leaves NaN for the rest, which a second loop works
-    out in full."""
+    out in full. ``extra`` is the utility mechanics outside this kernel add (engine.mechanics: one float64
+    per customer, empty when none does), added last."""
     simple = c[C_HAS_CAT_MULT] == 0.0 and curve.size > 0
     for s in range(member_pos.size):
         t = member_pos[s]
@@ -298,6 +299,10 @@ def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belo
             day, c, reward_seeking[i], outcome[i], belonging[i], experience[i], time_poor[i], mean_basket[i],
             points[i], stamps[i], reward_points[g], reward_perceived[g], curved, tier_mult[tr],
             tier_status_share[tr], cat_dot, recent[i], vouchers[i], offer_until[i], acc_what[i], consent[i])
+    if extra.size:
+        for s in range(member_pos.size):
+            t = member_pos[s]
+            add[t] += extra[needers[t]]
 
 
 @njit(cache=True, error_model="numpy")
@@ -306,7 +311,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
-         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first,
+         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first, extra,
          drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for customers ``lo:hi`` (behaviour.needs, choose_store,
@@ -384,7 +389,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
         _member_utilities(day, c, member_pos[:n_members], needers, reward_seeking, outcome, belonging,
                           experience, time_poor, mean_basket, categories, goal, points, stamps, tier, recent,
                           vouchers, offer_until, acc_what, consent, reward_points, reward_perceived, tier_mult,
-                          tier_status_share, cat_mult, curve, curve_first, add)
+                          tier_status_share, cat_mult, curve, curve_first, extra, add)
     n_here = 0
     for t in range(n_need):
         i = needers[t]
@@ -455,7 +460,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
          mean_basket, basket_mu, basket_sd, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
-         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first,
+         reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first, extra,
          drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for every customer (see :func:`_shop_range`);
@@ -466,7 +471,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
                        mean_basket, basket_mu, basket_sd, categories, own_label, hours,
                        member, goal, points, stamps, tier, recent, vouchers, offer_until,
                        acc_what, consent, reward_points, reward_perceived, tier_mult, tier_status_share,
-                       cat_mult, curve, curve_first, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
+                       cat_mult, curve, curve_first, extra, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
                        out_idx, out_logvalue, out_split, out_own, out_band)
 
 

@@ -82,6 +82,9 @@ class MemberState:
     detected_day: np.ndarray  # int32 day the latest life event was detected
     acc_what: np.ndarray     # float32 latest accuracy of the category estimate (drives offers)
     acc_mean: np.ndarray     # float32 latest mean accuracy over dimensions (drives data revenue)
+    # Store-choice utility that mechanics outside the shopping kernel's own terms add for a member
+    # (float64; empty until a mechanic that adds some makes it one per customer: see engine.mechanics).
+    extra_utility: np.ndarray
 
     @classmethod
     def new(cls, n: int, buckets: int) -> "MemberState":
@@ -98,6 +101,7 @@ class MemberState:
             obs_hour=np.zeros((n, len(HOUR_BANDS)), np.uint16), obs_own=f4(), obs_logb=f4(),
             family_told=np.zeros(n, np.int8), event_seen=np.zeros(n, np.int16),
             detected_day=np.full(n, NO_DAY, np.int32), acc_what=f4(), acc_mean=f4(),
+            extra_utility=np.zeros(0),
         )
 
     def forget(self, idx: np.ndarray) -> None:
