@@ -5,6 +5,7 @@
     python benchmarks/run.py --sizes 10000,100000 --days 365
     python benchmarks/run.py --large              # adds 10 million customers
     python benchmarks/run.py --sizes 1000000 --reference 1000000x365   # Mesa doing the same job: ~1 hour
+    python benchmarks/run.py --against ../old-checkout   # this code against another checkout's, taking turns
 
 Every measurement runs in its own subprocess, single-threaded (OMP/OPENBLAS/MKL_NUM_THREADS=1), so
 peak memory is that run's own and the figures are for one core. See benchmarks/README.md for what
@@ -19,7 +20,9 @@ import json
 import math
 import os
 import platform
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -145,6 +148,54 @@ def measure_reference(path: str, customers: int, reference_customers: int, days:
             "build_s": build_s, "run_s": run_s, "blocks": blocks}
 
 
+def import_checkout(directory: str, name: str = "loyaltysim_base"):
+    """The ``loyaltysim`` package of another checkout, importable as ``name`` beside this one: a copy with
+    its own imports renamed (module paths only, so messages and the installed version stay as they are)."""
+    import importlib
+
+    home = Path(tempfile.mkdtemp(prefix="loyaltysim-checkout-"))
+    shutil.copytree(Path(directory) / "loyaltysim", home / name,
+                    ignore=shutil.ignore_patterns("__pycache__", "shipped_scenarios"))
+    own = re.compile(r"\bloyaltysim(?=\.[a-z_])|(?<=from )loyaltysim(?= import)|(?<=import )loyaltysim\b")
+    for py in (home / name).rglob("*.py"):
+        py.write_text(own.sub(name, py.read_text(encoding="utf-8")), encoding="utf-8")
+    sys.path.insert(0, str(home))
+    for module in ("engine.model", "model"):  # the model's home then and now
+        try:
+            return importlib.import_module(f"{name}.{module}"), importlib.import_module(f"{name}.scenario.loading")
+        except ModuleNotFoundError:
+            continue
+    sys.exit(f"{directory}: no loyaltysim model found (looked for loyaltysim/engine/model.py and loyaltysim/model.py)")
+
+
+def measure_against(path: str, checkout: str, customers: int, days: int, block: int) -> dict:
+    """This code's model against another checkout's on the same scenario, in one process taking turns
+    ``block`` days at a time (:func:`take_turns`): the ratio of their speeds, measured under the same
+    conditions. Each is warmed up first at a small size (compiled kernels loaded, lazy imports done)."""
+    from loyaltysim.engine.model import LoyaltyModel
+
+    base_model, base_loading = import_checkout(checkout)
+
+    def base_scenario(n: int, d: int):
+        sc = base_loading.load_scenario(path)
+        data = {**sc.model_dump(by_alias=True, exclude={"schema_"}), "customers": n, "days": d, "replications": 1}
+        return type(sc).model_validate(data)
+
+    builders = {"this": lambda n, d: LoyaltyModel(_scenario(path, n, d)),
+                "checkout": lambda n, d: base_model.LoyaltyModel(base_scenario(n, d))}
+    for build in builders.values():
+        build(1000, 8).run()
+    models, build_s = {}, {}
+    for name, build in builders.items():
+        t0 = time.perf_counter()
+        models[name] = [build(customers, days)]
+        build_s[name] = time.perf_counter() - t0
+    blocks = take_turns(models, days, block)
+    run_s = {name: sum(turn[name] for turn in blocks) for name in models}
+    return {"customers": customers, "days": days, "block": block, "build_s": build_s, "run_s": run_s,
+            "blocks": blocks}
+
+
 def measure_reference_sizes(path: str, sizes: list[int], days: int, block: int) -> dict:
     """The per-agent Mesa reference (both arms) at several sizes, in one process taking turns ``block``
     days at a time: how its speed per customer-day changes with the number of customers."""
@@ -203,7 +254,7 @@ def measure_profile(path: str, customers: int, days: int, top: int) -> dict:
 def worker(spec: dict) -> None:
     kind = spec.pop("kind")
     fn = {"vectorised": measure_vectorised, "reference": measure_reference, "rng": measure_rng,
-          "reference_sizes": measure_reference_sizes,
+          "reference_sizes": measure_reference_sizes, "against": measure_against,
           "profile": measure_profile}[kind]
     print(json.dumps(fn(**spec)))
 
@@ -271,6 +322,26 @@ def versions() -> str:
             f"mesa {mesa.__version__}")
 
 
+def against(args, customers: int, days: int) -> None:
+    """Print this code's speed against another checkout's, measured taking turns in one process."""
+    if not (Path(args.against) / "loyaltysim").is_dir():
+        sys.exit(f"--against {args.against}: not a checkout (no loyaltysim/ folder in it)")
+    r = run_child({"kind": "against", "path": args.scenario, "checkout": args.against, "customers": customers,
+                   "days": days, "block": args.block})
+    speed = {k: rate(customers, days, r["build_s"][k] + r["run_s"][k]) for k in r["run_s"]}
+    turns = [t["checkout"] / t["this"] for t in r["blocks"]]
+    q1, q2, q3 = statistics.quantiles(turns, n=4, method="inclusive") if len(turns) > 1 else turns * 3
+    print(f"This code against {args.against}: {fmt_n(customers)} customers x {days} days, both arms, in one "
+          f"process taking turns {args.block} days at a time (build + run):")
+    print(table(["code", "build s", "run s", "cust-days/s", "x checkout"], [
+        [k, f"{r['build_s'][k]:.2f}", f"{r['run_s'][k]:.2f}", f"{speed[k] / 1e6:.2f}M",
+         f"{speed[k] / speed['checkout']:.3f}"] for k in ("this", "checkout")]))
+    print(f"  this x checkout per turn (run time only, {len(turns)} turns): median {q2:.3f}, "
+          f"quartiles {q1:.3f}-{q3:.3f}, range {min(turns):.3f}-{max(turns):.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"against": r, "rates": speed}, indent=2))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", help="customer counts, comma-separated (default 10000,100000,1000000)")
@@ -293,6 +364,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", type=int, default=None, metavar="DAYS",
                     help="also profile DAYS days at the largest size up to 1M: own time per function "
                          "(default 60 days; 0 to skip)")
+    ap.add_argument("--against", metavar="CHECKOUT",
+                    help="only compare this code with the loyaltysim of another checkout (a folder holding "
+                         "loyaltysim/), at the largest size and --days, in one process taking turns --block days")
     ap.add_argument("--json", help="also write every figure to this JSON file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -317,6 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{versions()}; {os.cpu_count()} CPUs; load average at start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
+    if args.against:
+        return against(args, sizes[-1], days)
 
     # 0. Compile the kernels once (numba caches them on disk), as any earlier run on the machine has.
     t0 = time.perf_counter()

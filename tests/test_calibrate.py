@@ -18,7 +18,6 @@ from scipy import special
 import loyaltysim
 from loyaltysim.data import calibrate as cal
 from loyaltysim.data.export import start_date, transactions_table
-from loyaltysim.engine.population import INCOME_BUDGET
 from loyaltysim.errors import LoyaltysimError
 from loyaltysim.scenario.loading import validate
 from loyaltysim.scenario.models import CATEGORIES, HOUR_BANDS, Population, Segment
@@ -98,7 +97,7 @@ def test_fitting_a_simulated_log_recovers_basket_parameters(simulated):
     hh = np.asarray(defaults["household_size"].default)
     inc = np.asarray(defaults["income"].default)
     el = defaults["basket_size_elasticity"].default
-    sizes, budget = np.log(np.arange(1, 6) / 2), np.log(INCOME_BUDGET.astype(float))
+    sizes, budget = np.log(np.arange(1, 6) / 2), np.log(np.asarray(defaults["income_basket"].default, np.float32).astype(float))
     var_terms = el ** 2 * (hh @ sizes ** 2 - (hh @ sizes) ** 2) + inc @ budget ** 2 - (inc @ budget) ** 2
     sb2 = TRUE["basket_log_sd_between"] ** 2 + var_terms       # customers' log-mean spread, all terms
     sw = TRUE["basket_log_sd_within"]

@@ -121,7 +121,8 @@ def test_a_run_without_transactions_is_a_one_line_error_naming_the_file(run_fold
 
 @pytest.mark.parametrize("make, problem", [
     (lambda p: None, "{p}: no such folder"),
-    (lambda p: p.mkdir(), "{p}/manifest.json: not found; {p} is not a complete results folder"),
+    (lambda p: p.mkdir(), ("{p}: not a results folder (no manifest.json: an incomplete, interrupted run, or not "
+                           "a run at all)")),
 ])
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path, make, problem):
     p = tmp_path / "nothing"
@@ -151,3 +152,21 @@ def test_a_failed_write_leaves_nothing_behind(run_folder, tmp_path, monkeypatch)
     assert not out.exists()
 
 
+
+
+def test_an_export_replaces_an_earlier_one_and_refuses_other_folders(run_folder, tmp_path):
+    folder, _ = run_folder
+    out = tmp_path / "out"
+    ex.export_run(folder, out)
+    (out / "rfm.csv").write_text("stale")
+    ex.export_run(folder, out)  # an earlier export is replaced as a whole
+    assert (out / "rfm.csv").read_text().startswith("customer_id,frequency")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left beside it
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ex.ExportError) as err:
+        ex.export_run(folder, mine)
+    assert str(err.value) == (f"{mine}: the folder holds other files (an export goes in a new or empty folder, or "
+                              "replaces an earlier export; choose another --out)")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

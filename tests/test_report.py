@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from tiny_runs import tiny_comparison_folder, tiny_result, tiny_run
 
-from loyaltysim.present.report import CSP, RUN_FIGURES, RunView, run_report_html
+from loyaltysim.present.page import CSP
+from loyaltysim.present.report import RUN_FIGURES, RunView, run_report_html
 from loyaltysim.results.verdict import describe
 
 

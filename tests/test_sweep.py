@@ -136,6 +136,15 @@ def test_bad_sweep_section_names_its_line(tmp_path):
         load_sweep(SCENARIO)
 
 
+def test_the_scenario_file_is_read_as_load_scenario_reads_it(tmp_path):
+    with pytest.raises(ScenarioError) as err:
+        load_sweep(tmp_path / "missing.yaml", vary=["days=30,40"])
+    assert str(err.value) == f"{tmp_path / 'missing.yaml'}: file not found"
+    with pytest.raises(ScenarioError) as err:  # a problem in the base scenario is blamed on its --set
+        load_sweep(SCENARIO, ["customers=0"], vary=["days=30,40"])
+    assert str(err.value).startswith("--set customers=0: customers: Input should be greater than or equal to 1")
+
+
 def test_vary_values_are_yaml_and_brackets_keep_lists_whole():
     plan = load_sweep(SCENARIO, BASE, vary=["scheme.data.requested=[transactions],[transactions, demographics]"])
     assert [p.parameters["scheme.data.requested"] for p in plan.points] == [
@@ -374,7 +383,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_runs(reference, tmp_path):
 def test_heatmap_draws_the_break_even_contour_and_response_the_band():
     from matplotlib.figure import Figure
 
-    from loyaltysim.runs.sweep import plot_sweep_heatmap, plot_sweep_response
+    from loyaltysim.present.sweep_plots import plot_sweep_heatmap, plot_sweep_response
 
     rows = [(i * 2 + j, x, y, "business_roi", "ratio", 0.5 + x * y, 0.4 + x * y, 0.6 + x * y, 2)
             for i, x in enumerate([0.5, 1.0]) for j, y in enumerate([0.5, 1.0, 2.0])]

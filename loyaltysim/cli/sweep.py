@@ -100,13 +100,9 @@ def _progress(quiet: bool, console):
 def _print_points(result, console) -> None:
     from rich.table import Table
 
-    from loyaltysim.present.report import format_estimate
-    from loyaltysim.results.verdict import balance_state
-    from loyaltysim.runs.sweep import RESPONSE_KPIS
+    from loyaltysim.present.sweep_report import RESPONSE_KPIS, point_results
 
-    plan, s = result.plan, result.summary
-    roi = plan.base.verdict.roi_threshold
-    wide = s.set_index(["point", "metric"])
+    plan = result.plan
     table = Table(title=f"{plan.base.name}: scheme minus counterfactual, run totals (mean, 95% CI over "
                         f"{plan.replications} replications)")
     table.add_column("point", justify="right")
@@ -115,10 +111,9 @@ def _print_points(result, console) -> None:
     for m in RESPONSE_KPIS:
         table.add_column(m, justify="right")
     table.add_column("state")
+    results = point_results(result.summary, plan.base.verdict.roi_threshold)
     for p in plan.points[:SHOWN_POINTS]:
-        cells = [format_estimate(*wide.loc[(p.index, m), ["mean", "ci_low", "ci_high"]]) for m in RESPONSE_KPIS]
-        state = balance_state(wide.loc[(p.index, "business_roi"), "mean"],
-                              wide.loc[(p.index, "customer_net_value"), "mean"], roi)
+        cells, state = results[p.index]
         table.add_row(str(p.index), *[str(p.parameters[f]) for f in plan.factors], *cells, state)
     console.print(table)
     if len(plan.points) > SHOWN_POINTS:

@@ -24,16 +24,14 @@ To reproduce ``rfm.csv`` with lifetimes or PyMC-Marketing, pass ``observation_pe
 Churn days are not stored in a run folder; they are found by replaying replicate 0 of the resolved
 scenario (same seed, same random numbers), checked against the stored transactions.
 
-Every file is written into a staging folder and moved into place only when all are ready, so a
-failed export leaves nothing half-written.
+The export is written as a whole through the results store (:func:`loyaltysim.results.store.staged_folder`):
+in a staging folder beside ``out``, which takes its place only when every file is written, so a failed
+export leaves nothing half-written. ``out`` must be new, empty, or an earlier export (then replaced).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -42,7 +40,8 @@ import pandas as pd
 import yaml
 
 from loyaltysim.errors import LoyaltysimError, RunError
-from loyaltysim.results.manifest import checked_file
+from loyaltysim.results.manifest import MANIFEST, checked_file
+from loyaltysim.results.store import read_manifest, staged_folder
 from loyaltysim.scenario.models import INCOME_BANDS, WEEKDAYS
 
 __all__ = [
@@ -53,6 +52,7 @@ __all__ = [
 BASE_DATE = date(2025, 1, 1)
 """Exported calendars start on the first date on or after this one with the scenario's start weekday."""
 RFM_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
+INFO = "export.json"
 TRANSACTION_COLUMNS = ("customer_id", "date", "amount")
 
 
@@ -137,24 +137,12 @@ def truth_table(customers: pd.DataFrame, start: date) -> pd.DataFrame:
 
 def _read(folder: Path) -> dict:
     """Read what an export needs from a run folder, with one-line errors naming the file."""
-    if not folder.exists():
-        raise ExportError(f"{folder}: no such folder")
-    if not folder.is_dir():
-        raise ExportError(f"{folder}: is a file, not a results folder")
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
-        raise ExportError(f"{manifest_path}: not found; {folder} is not a complete results folder")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, OSError) as err:
-        raise ExportError(f"{manifest_path}: not a valid manifest ({' '.join(str(err).split())[:80]})") from None
-    if isinstance(manifest, dict) and manifest.get("kind") == "comparison":
-        raise ExportError(f"{manifest_path}: a comparison folder; export one of its runs (runs/<label>)")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise ExportError(f"{manifest_path}: not a valid manifest (no 'files' mapping)")
-    if manifest.get("status", "complete") != "complete":
-        raise ExportError(f"{folder}: the results are incomplete (manifest status {manifest.get('status')!r}: "
-                          "the run was interrupted or failed while writing; run it again)")
+        manifest = read_manifest(folder)
+    except RunError as err:
+        raise ExportError(str(err)) from None
+    if manifest.get("kind") == "comparison":
+        raise ExportError(f"{folder / MANIFEST}: a comparison folder; export one of its runs (runs/<label>)")
     out: dict = {"manifest": manifest}
     for key, name, hint in (
         ("transactions", "transactions.parquet", "the run was made without --transactions; run it again with --transactions"),
@@ -222,34 +210,25 @@ def export_run(folder: str | Path, out: str | Path | None = None, *, start: date
 
 
 def _write_all(out: Path, frames: dict[str, pd.DataFrame], info: str) -> dict[str, Path]:
-    """Write every file into a staging folder inside ``out``, then move them into place."""
-    created = not out.exists()
+    """Write every file into a staging folder beside ``out``, which takes its place once all are written."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: is a file, not a folder (give a folder for --out)")
+    if out.is_dir() and not _replaceable(out, {*frames, INFO}):
+        raise ExportError(f"{out}: the folder holds other files (an export goes in a new or empty folder, or "
+                          "replaces an earlier export; choose another --out)")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ExportError(f"{out}: is a file, not a folder (give a folder for --out)") from None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with staged_folder(out) as folder:
+            for name, frame in frames.items():
+                folder.frame(name, frame)
+            folder.text(INFO, info + "\n")
     except OSError as err:
-        raise ExportError(f"{out}: cannot create the folder ({err.strerror or err})") from None
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
-    except OSError as err:
-        raise ExportError(f"{out}: cannot write there ({err.strerror or err})") from None
-    written: dict[str, Path] = {}
-    try:
-        for name, frame in frames.items():
-            frame.to_csv(staging / name, index=False)
-        (staging / "export.json").write_text(info + "\n", encoding="utf-8")
-        for name in [*frames, "export.json"]:
-            os.replace(staging / name, out / name)
-            written[name] = out / name
-    except BaseException as err:
-        for path in written.values():  # all or nothing
-            path.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise ExportError(f"{out}: cannot be written ({err.strerror or err})") from None
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(out.iterdir()):
-            out.rmdir()
-    return written
+        raise ExportError(f"{out}: cannot be written ({err.strerror or err})") from None
+    return {name: out / name for name in folder.files}
+
+
+def _replaceable(folder: Path, files: set[str]) -> bool:
+    """Whether an export may replace ``folder`` as a whole: it is empty, or holds an earlier export
+    (its ``export.json`` and nothing but the export's ``files``)."""
+    names = {p.name for p in folder.iterdir()}
+    return not names or INFO in names and names <= files

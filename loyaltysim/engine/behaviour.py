@@ -6,8 +6,8 @@ weighted by the customer's own motivations.
 
 The daily step runs :func:`shop` and :func:`present_card`, which call the compiled passes in
 ``loyaltysim.engine.kernels``. :func:`needs`, :func:`choose_store` and :func:`draw_baskets` state the same rules
-in numpy: they are the readable specification, and tests/test_kernels.py requires the compiled pass to
-give exactly their results on the same draws.
+in numpy, and :func:`shop_numpy` puts them together: it is the readable specification of :func:`shop`,
+which tests/test_kernels.py holds to it draw for draw (pairs listed in ``loyaltysim.engine.twins``).
 """
 
 from __future__ import annotations
@@ -94,12 +94,24 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
                      pop.categories, pop.own_label, pop.hours, *m, *r, *same, idx, value, split, own, band)
-    idx = idx[:k]
-    log_value = value[:k]
-    value = np.exp(log_value)  # numpy's exp, as draw_baskets
-    member = mem.member[idx] if mem is not None else np.zeros(k, bool)
-    return Trips(idx=idx, value=value, split=split[:k], own=own[:k], band=band[:k],
-                 member=member, linked=np.zeros(k, bool), discount=np.zeros(k), log_value=log_value)
+    return _trips(mem, idx[:k], value[:k], split[:k], own[:k], band[:k])  # value holds the log values
+
+
+def shop_numpy(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
+               draws: DailyDraws, day: int, weekday: int, habit_alpha: np.ndarray,
+               buffers: TripBuffers | None = None, drawn: Trips | None = None) -> Trips:
+    """:func:`shop` in numpy: :func:`needs`, :func:`choose_store` and :func:`draw_baskets` in turn.
+    ``habit_alpha``, ``buffers`` and ``drawn`` change how the compiled pass works, not what it gives: unread."""
+    idx = choose_store(sc, pop, shop_state, mem, rules, draws, needs(pop, shop_state, mem, rules, draws, weekday), day)
+    return _trips(mem, idx, *draw_baskets(pop, draws, idx))
+
+
+def _trips(mem: MemberState | None, idx: np.ndarray, log_value: np.ndarray, split: np.ndarray, own: np.ndarray,
+           band: np.ndarray) -> Trips:
+    """Trips of shoppers ``idx`` from their baskets' log values: ``member`` filled in, none linked yet."""
+    member = mem.member[idx] if mem is not None else np.zeros(idx.size, bool)
+    return Trips(idx=idx, value=np.exp(log_value), split=split, own=own, band=band, member=member,
+                 linked=np.zeros(idx.size, bool), discount=np.zeros(idx.size), log_value=log_value)
 
 
 _NO_CURVE = (np.zeros(0, np.float32), np.zeros(1, np.int64))
@@ -184,6 +196,7 @@ def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
     gg = s.goal_gradient
     c[K.C_GG_STRENGTH], c[K.C_GG_ACCELERATION], c[K.C_GG_CURVATURE] = gg.strength, gg.acceleration, gg.curvature
     c[K.C_FRICTION_PER_VISIT] = s.enrolment.friction_per_visit
+    c[K.C_CARD_SKIP_SCALE] = 1.0 / s.enrolment.card_skip_friction_share
     c[K.C_APP_RELIEF], c[K.C_APP_BIT] = s.data.app_friction_relief, CONSENT_BIT["app"]
     if s.points is not None:
         c[K.C_HAS_POINTS], c[K.C_EARN_PER_UNIT] = 1, s.points.earn_per_unit
@@ -199,10 +212,12 @@ def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
     if s.member_pricing is not None:
         mp = s.member_pricing
         c[K.C_HAS_MEMBER_PRICING], c[K.C_MP_SHARE], c[K.C_MP_DISCOUNT] = 1, mp.share_of_range, mp.discount
+        c[K.C_MP_SKIP_KEPT] = mp.card_skips_kept
     if s.tiers is not None:
         c[K.C_HAS_TIERS] = 1
     if s.offers is not None:
         c[K.C_HAS_OFFERS], c[K.C_OFFER_PULL] = 1, s.offers.pull
+        c[K.C_OFFER_BASKET_SHARE] = s.offers.expected_basket_share
     return c
 
 
@@ -263,22 +278,14 @@ def recent_value(mem: MemberState, idx: np.ndarray, expected_share: float) -> np
     Positive when the scheme has given more than it took (fees, effort, privacy), negative when less;
     it draws members back (store choice) and keeps them (defection). Zero for non-members.
     """
-    share = mem.value_ema[idx] / np.maximum(mem.spend_ema[idx], 0.05)
-    return np.where(mem.member[idx], np.tanh(share / expected_share), 0.0)
+    value = kernels.recent_value_numpy(expected_share, mem.value_ema[idx], mem.spend_ema[idx])
+    return np.where(mem.member[idx], value, 0.0)
 
 
 def friction_share(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
     """Cost of using the card per trip, as a share of the basket, as the customer feels it."""
-    s = rules.scheme
-    cost = s.enrolment.friction_per_visit * friction_weight(pop, idx)
-    app = (mem.consent[idx] & CONSENT_BIT["app"]) > 0
-    cost = np.where(app, cost * (1 - s.data.app_friction_relief), cost)
-    return cost / pop.mean_basket[idx]
-
-
-def friction_weight(pop: Population, idx: np.ndarray) -> np.ndarray:
-    """How fully a customer feels time costs: time-poor fully, others a fifth; more if experience-driven."""
-    return np.where(pop.time_poor[idx], 1.0, 0.2) * (0.5 + pop.experience[idx])
+    return kernels.friction_share_numpy(kernel_constants(None, rules), mem.consent[idx], pop.time_poor[idx],
+                                        pop.experience[idx], pop.mean_basket[idx])
 
 
 def needs(pop: Population, shop: ShopperState, mem: MemberState | None, rules: Rules | None,
@@ -330,13 +337,14 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
 
 
 def draw_baskets(pop: Population, draws: DailyDraws, idx: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Basket value (lognormal), category split, own-label share and hour band for shoppers ``idx``.
+    """The log of the basket value (normal: the value is lognormal), category split, own-label share and
+    hour band for shoppers ``idx``, float32.
 
     The split is half the customer's mix and half one category drawn from it, so each trip is noisy
     but its expectation is the true mix; likewise the own-label share.
     """
     z = ndtri(np.clip(draws.basket_value[idx], 1e-7, 1 - 1e-7))
-    value = np.exp(pop.basket_mu[idx] + pop.basket_sd[idx] * z).astype(np.float32)
+    log_value = pop.basket_mu[idx] + pop.basket_sd[idx] * z
     mix = pop.categories[idx]
     cat = _inverse_cdf(mix, draws.basket_category[idx])
     split = 0.5 * mix
@@ -344,7 +352,7 @@ def draw_baskets(pop: Population, draws: DailyDraws, idx: np.ndarray) -> tuple[n
     pref = pop.own_label[idx]
     own = 0.5 * pref + 0.5 * (draws.basket_brand[idx] < pref)
     band = _inverse_cdf(pop.hours[idx], draws.hour[idx])
-    return value, split, own.astype(np.float32), band
+    return log_value, split, own.astype(np.float32), band
 
 
 def _inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:

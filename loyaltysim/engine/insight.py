@@ -13,12 +13,17 @@ of recent life events detected, discounted by how long detection took.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from loyaltysim.engine import kernels
 from loyaltysim.engine.population import INDULGENCE, Population
-from loyaltysim.engine.state import CONSENT_BIT, NO_DAY, Arm
+from loyaltysim.engine.state import CONSENT_BIT, NO_DAY
 from loyaltysim.scenario.models import INSIGHT_DIMENSIONS, MAX_DAYS, Scenario
+
+if TYPE_CHECKING:
+    from loyaltysim.engine.arms import SchemeArm as Arm
 
 LIFE_EVENT_WINDOW_DAYS = 180
 """Life events this recent count toward life-change insight."""

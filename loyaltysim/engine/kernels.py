@@ -9,6 +9,12 @@ from the named streams (:mod:`loyaltysim.engine.rng`), passed in as the day's ra
 
 Kernels are serial: results never depend on the number of threads. They divide as numpy does (a zero
 divisor gives inf or nan, not an exception).
+
+Each kernel ``k`` is followed by ``k_numpy``, the numpy statement of its rule: the same parameters, the
+same return value and the same writes to the arrays it is given, on the same inputs. The few rules
+stated in numpy one level up (shopping, the value of joining, the business's estimates) say where in
+their kernel's docstring; :mod:`loyaltysim.engine.twins` lists every pair, and tests/test_kernels.py
+holds each kernel to its statement.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from numba import njit, types
 from numba.extending import get_cython_function_address
 
 from loyaltysim.engine.kernel_cache import use_user_cache
+from loyaltysim.engine.rng import to_uniform
 
 use_user_cache()  # before any kernel is defined: compiled code never goes inside the package
 
@@ -40,12 +47,13 @@ U_HI = F32(1 - 1e-7)
  C_STAMP_REQUIRED, C_STAMP_WORTH, C_MP_SHARE, C_MP_DISCOUNT, C_STATUS_WEIGHT, C_OFFER_PULL,
  C_FRICTION_PER_VISIT, C_APP_RELIEF, C_APP_BIT, C_VALUE_WEIGHT, C_PRICE_WEIGHT,
  C_REWARD_WEIGHT, C_FRICTION_WEIGHT, C_GG_STRENGTH, C_GG_ACCELERATION, C_GG_CURVATURE, C_HABIT_WEIGHT,
- C_PRICE_ADVANTAGE, C_COMP_REWARD_RATE, N_CONSTANTS) = range(32)
+ C_PRICE_ADVANTAGE, C_COMP_REWARD_RATE, C_CARD_SKIP_SCALE, C_MP_SKIP_KEPT, C_OFFER_BASKET_SHARE,
+ N_CONSTANTS) = range(35)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def uniform(bits, i):
-    """Customer i's float32 uniform, exactly as ``rng.to_uniform``."""
+    """Customer i's float32 uniform, exactly as ``rng.to_uniform`` (its numpy statement)."""
     return F32(bits[i] >> 8) * UNIT
 
 
@@ -90,6 +98,17 @@ def progress_curve(c, reward_points, first, out):
             out[first[g] + p] = _progress(c, np.int32(p), reward_points[g], np.int16(0)) ** F32(c[C_GG_CURVATURE])
 
 
+def progress_curve_numpy(c, reward_points, first, out):
+    """:func:`progress_curve` in numpy: the progress of every whole balance toward each goal to the power
+    curvature, each entry a float32 scalar power (C's powf, as the kernel; numpy may compute an array's
+    powers otherwise)."""
+    curvature = F32(c[C_GG_CURVATURE])
+    for g, need in enumerate(reward_points):
+        points = np.arange(first[g + 1] - first[g])
+        progress = np.minimum(points / need, 1.0).astype(F32) if c[C_HAS_POINTS] else np.zeros(points.size, F32)
+        out[first[g]:first[g + 1]] = [p ** curvature for p in progress]
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _curved(points, curve, lo, hi):
     """A member's progress ** curvature from their goal's ``curve[lo:hi]`` (:func:`progress_curve`), or -1
@@ -107,11 +126,26 @@ def friction_share(c, consent, time_poor, experience, mean_basket):
     return cost / np.float64(mean_basket)
 
 
+def friction_share_numpy(c, consent, time_poor, experience, mean_basket):
+    """:func:`friction_share` of arrays (float64): the time-poor feel the card's cost fully, others a fifth,
+    more if experience-driven; a digital card (app) relieves some of it."""
+    weight = np.where(time_poor, 1.0, 0.2) * (F32(0.5) + experience)
+    cost = c[C_FRICTION_PER_VISIT] * weight
+    app = (consent & np.uint8(c[C_APP_BIT])) != 0
+    return np.where(app, cost * (1.0 - c[C_APP_RELIEF]), cost) / mean_basket
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def recent_value(expected_share, value_ema, spend_ema):
     """A member's recent net value on a -1 to 1 scale (behaviour.recent_value), float32."""
     share = value_ema / max(spend_ema, F32(0.05))
     return F32(math.tanh(share / F32(expected_share)))
+
+
+def recent_value_numpy(expected_share, value_ema, spend_ema):
+    """:func:`recent_value` of arrays, float32. numpy's float32 tanh is its own, within a few units in the
+    last place of the C library's tanhf that the kernel calls: the twins agree to that, not to the bit."""
+    return np.tanh(value_ema / np.maximum(spend_ema, F32(0.05)) / F32(expected_share))
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -157,6 +191,11 @@ def refresh_recent_values(expected_share, idx, value_ema, spend_ema, recent):
         recent[i] = recent_value(expected_share, value_ema[i], spend_ema[i])
 
 
+def refresh_recent_values_numpy(expected_share, idx, value_ema, spend_ema, recent):
+    """:func:`refresh_recent_values` in numpy."""
+    recent[idx] = recent_value_numpy(expected_share, value_ema[idx], spend_ema[idx])
+
+
 @njit(cache=True, error_model="numpy")
 def update_value_averages(a, days, expected_share, idx, net_value, spend_week, value_ema, spend_ema, recent, z):
     """The weekly update of members ``idx`` (enrolment.update_satisfaction): moving averages of net value
@@ -172,6 +211,18 @@ def update_value_averages(a, days, expected_share, idx, net_value, spend_week, v
         recent[i] = recent_value(expected_share, v, s)
         share = v / max(s, F32(0.05))
         z[t] = F32(2.0) * (share - expect) / expect
+
+
+def update_value_averages_numpy(a, days, expected_share, idx, net_value, spend_week, value_ema, spend_ema, recent, z):
+    """:func:`update_value_averages` in numpy: each average moves by ``a`` toward the week's mean per day,
+    in float64, and is stored as float32."""
+    for ema, week in ((value_ema, net_value), (spend_ema, spend_week)):
+        step = (week[idx] / F32(days) - ema[idx]).astype(np.float64)
+        ema[idx] = (ema[idx].astype(np.float64) + a * step).astype(F32)
+    value, spend = value_ema[idx], spend_ema[idx]
+    recent[idx] = recent_value_numpy(expected_share, value, spend)
+    expect = F32(max(expected_share, 1e-4))
+    z[:] = F32(2.0) * (value / np.maximum(spend, F32(0.05)) - expect) / expect
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -212,7 +263,7 @@ def expected_values(c, offers_gain, membership_gain, membership_cost, privacy_pe
     toward; ``offers_gain`` is the yearly offer value per unit of mean basket (0 without offers),
     ``membership_gain`` the yearly convenience value per unit of experience and ``membership_cost`` the
     yearly fee (0 without a paid membership); ``privacy_per_day`` is the daily privacy cost of the
-    required data for a fully concerned customer."""
+    required data for a fully concerned customer. Its numpy statement is enrolment.expected_value."""
     for t in range(idx.size):
         i = idx[t]
         yearly = need_rate[i] * F32(365.0)
@@ -226,7 +277,7 @@ def expected_values(c, offers_gain, membership_gain, membership_cost, privacy_pe
         if c[C_HAS_MEMBER_PRICING] != 0.0:
             gain += np.float64(spend * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
         if c[C_HAS_OFFERS] != 0.0:
-            gain += np.float64(F32(offers_gain) * mb * F32(0.5))
+            gain += np.float64(F32(offers_gain) * mb * F32(c[C_OFFER_BASKET_SHARE]))
         cost = np.float64(trips) * friction_share(c, consent[i], time_poor[i], experience[i], mb) * np.float64(mb)
         cost += np.float64(privacy[i]) * privacy_per_day * 365.0
         if c[C_HAS_MEMBERSHIP] != 0.0:
@@ -464,7 +515,8 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
          drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for every customer (see :func:`_shop_range`);
-    ``member`` is empty for the arm without a scheme. Returns the number of shoppers."""
+    ``member`` is empty for the arm without a scheme. Returns the number of shoppers. Its numpy statement
+    is behaviour.shop_numpy."""
     return _shop_range(0, alive.size, 0, member.size > 0, day, c, need_bits, choice_bits, value_bits,
                        category_bits, brand_bits, hour_bits, alive, habit, habit_alpha, needs,
                        need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
@@ -477,8 +529,8 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
 
 @njit(cache=True, error_model="numpy")
 def settle_trips(day, idx, value, split, discount, segment, margin, visits, spend, last_visit, spend_week, sums):
-    """Book trips at the till (the start of LoyaltyModel._settle): per-customer totals (and the week's
-    spend, unless ``spend_week`` is empty), and per-segment sums of visits, sales, revenue, gross margin
+    """Book trips at the till (the start of an arm's settle step, engine.arms): per-customer totals (and
+    the week's spend, unless ``spend_week`` is empty), and per-segment sums of visits, sales, revenue, gross margin
     and margin by category into ``sums`` (rows in that order, then one per category), each summed in
     trip order as ``np.bincount`` would."""
     k = split.shape[1]
@@ -501,6 +553,25 @@ def settle_trips(day, idx, value, split, discount, segment, margin, visits, spen
             total += m
             sums[4 + j, s] += np.float64(m)
         sums[3, s] += np.float64(total)
+
+
+def settle_trips_numpy(day, idx, value, split, discount, segment, margin, visits, spend, last_visit, spend_week, sums):
+    """:func:`settle_trips` in numpy, for trips of different customers (one trip each a day). Per-segment
+    sums add in trip order (``np.add.at``); a basket's margin adds its categories in order, in float32."""
+    paid = value.astype(np.float64) - discount
+    visits[idx] += 1
+    spend[idx] += paid
+    last_visit[idx] = day
+    if spend_week.size:
+        spend_week[idx] = (spend_week[idx].astype(np.float64) + paid).astype(F32)
+    s = segment[idx]
+    margin_by_category = value[:, None] * split * margin
+    total = np.zeros(idx.size, F32)
+    for j in range(split.shape[1]):
+        total += margin_by_category[:, j]
+    for row, amount in enumerate((np.ones(idx.size), value.astype(np.float64), paid, total.astype(np.float64),
+                                  *margin_by_category.T.astype(np.float64))):
+        np.add.at(sums[row], s, amount)
 
 
 @njit(cache=True, error_model="numpy")
@@ -531,6 +602,19 @@ def defect(day, weight, defect_bits, alive, defect_rate, defect_day, member, rec
             out_gone[k] = i
             k += 1
     return k
+
+
+def defect_numpy(day, weight, defect_bits, alive, defect_rate, defect_day, member, recent, out_gone):
+    """:func:`defect` in numpy: the alive whose uniform is below their rate leave, a member's rate scaled by
+    exp(-weight * recent value)."""
+    chance = defect_rate.copy()
+    if member.size:
+        chance[member] = defect_rate[member] * np.exp(-F32(weight) * recent[member])
+    gone = np.flatnonzero(alive & (to_uniform(defect_bits) < chance))
+    alive[gone] = False
+    defect_day[gone] = day
+    out_gone[:gone.size] = gone
+    return gone.size
 
 
 @njit(cache=True, error_model="numpy")
@@ -565,6 +649,16 @@ def join_draws(member, alive, shoppers, p_till, p_ref, join_bits, out):
     return _append_flagged(joins, out, 0)
 
 
+def join_draws_numpy(member, alive, shoppers, p_till, p_ref, join_bits, out):
+    """:func:`join_draws` in numpy: the alive non-members whose uniform is below their chance, a shopper's
+    the larger of their till chance and the referral chance."""
+    chance = np.full(alive.size, p_ref)
+    chance[shoppers] = np.maximum(p_till, p_ref)
+    joins = np.flatnonzero(alive & ~member & (to_uniform(join_bits).astype(np.float64) < chance))
+    out[:joins.size] = joins
+    return joins.size
+
+
 @njit(cache=True, error_model="numpy")
 def redeemable(member, points, goal, reward_points, out):
     """Members whose balance reaches their goal's points (candidates for automatic redemption)."""
@@ -574,6 +668,13 @@ def redeemable(member, points, goal, reward_points, out):
         out[k] = i
         k += m & (points[i] >= reward_points[goal[i] * m])  # a non-member's goal may be stale
     return k
+
+
+def redeemable_numpy(member, points, goal, reward_points, out):
+    """:func:`redeemable` in numpy."""
+    idx = np.flatnonzero(member & (points >= reward_points[np.where(member, goal, 0)]))
+    out[:idx.size] = idx
+    return idx.size
 
 
 @njit(cache=True, error_model="numpy")
@@ -601,6 +702,20 @@ def stock_counts(day, lapse_days, bounds, alive, last_visit, member, consent, tr
                 n_points += np.int64(pts[i])
         sums[0, s], sums[1, s], sums[2, s] = n_alive, n_active, n_members
         sums[3, s], sums[4, s] = n_consenting, n_points
+
+
+def stock_counts_numpy(day, lapse_days, bounds, alive, last_visit, member, consent, transactions_bit, points, sums):
+    """:func:`stock_counts` in numpy (no members' stocks without ``member``: zeros)."""
+    active = alive & (day - last_visit.astype(np.int64) < lapse_days)
+    for s in range(bounds.size - 1):
+        block = slice(bounds[s], bounds[s + 1])
+        sums[0, s], sums[1, s] = np.count_nonzero(alive[block]), np.count_nonzero(active[block])
+        sums[2:5, s] = 0
+        if member.size:
+            m = member[block]
+            sums[2, s] = np.count_nonzero(m)
+            sums[3, s] = np.count_nonzero(m & ((consent[block] & transactions_bit) != 0))
+            sums[4, s] = points[block].sum(dtype=np.int64)
 
 
 @njit(cache=True, error_model="numpy")
@@ -642,6 +757,19 @@ def insight_sums(alive, known, known_err, base_err, segment, e, b, base_sum):
     return count
 
 
+def insight_sums_numpy(alive, known, known_err, base_err, segment, e, b, base_sum):
+    """:func:`insight_sums` in numpy, for known customers who are alive (as insight.snapshot's) and
+    ``base_sum`` starting at zero."""
+    err = base_err.copy()
+    err[:, known] = known_err
+    s = segment[alive]
+    for d in range(base_err.shape[0]):
+        np.add.at(b[d], s, base_err[d, alive].astype(np.float64))
+        np.add.at(e[d], s, err[d, alive].astype(np.float64))
+    base_sum += base_err[:, alive].sum(axis=1)
+    return np.count_nonzero(alive)
+
+
 @njit(cache=True, error_model="numpy")
 def recent_life_events(day, window, alive, last_event_day, detected_day):
     """Living customers whose latest life event is at most ``window`` days old, in customer order
@@ -659,6 +787,13 @@ def recent_life_events(day, window, alive, last_event_day, detected_day):
             idx[k], delay[k], found[k] = i, max(detected_day[i] - ev, 0), detected_day[i] >= ev
             k += 1
     return idx, delay, found
+
+
+def recent_life_events_numpy(day, window, alive, last_event_day, detected_day):
+    """:func:`recent_life_events` in numpy."""
+    idx = np.flatnonzero(alive & (last_event_day >= 0) & (day - last_event_day <= window))
+    event, detected = last_event_day[idx], detected_day[idx]
+    return idx, np.maximum(detected - event, 0), detected >= event
 
 
 @njit(cache=True, error_model="numpy")
@@ -681,6 +816,14 @@ def member_accuracy(idx, err, base_err, half_mean, acc_what, acc_mean):
         acc_mean[i] = total / F32(D)
 
 
+def member_accuracy_numpy(idx, err, base_err, half_mean, acc_what, acc_mean):
+    """:func:`member_accuracy` in numpy."""
+    floor = np.maximum(base_err[:, idx], half_mean[:, None])
+    accuracy = np.clip(F32(1.0) - err / np.maximum(floor, F32(1e-9)), F32(0.0), F32(1.0))
+    acc_what[idx] = accuracy[0]
+    acc_mean[idx] = accuracy.mean(axis=0)
+
+
 @njit(cache=True, error_model="numpy")
 def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_poor, experience, mean_basket,
                  linked):
@@ -695,18 +838,30 @@ def present_card(c, idx, card_bits, base, member_pricing, member, consent, time_
             linked[t] = False
             continue
         share = friction_share(c, consent[i], time_poor[i], experience[i], mean_basket[i])
-        p = base * (1.0 - 0.5 * min(share * 20.0, 1.0) * (1.0 if time_poor[i] else 0.0))
+        p = base * (1.0 - 0.5 * min(share * c[C_CARD_SKIP_SCALE], 1.0) * (1.0 if time_poor[i] else 0.0))
         if consent[i] & np.uint8(c[C_APP_BIT]):
             p = p + (1 - p) * relief
         if member_pricing:
-            p = 1.0 - (1.0 - p) * 0.3
+            p = 1.0 - (1.0 - p) * c[C_MP_SKIP_KEPT]
         linked[t] = np.float64(uniform(card_bits, i)) < p
+
+
+def present_card_numpy(c, idx, card_bits, base, member_pricing, member, consent, time_poor, experience, mean_basket,
+                       linked):
+    """:func:`present_card` in numpy."""
+    share = friction_share_numpy(c, consent[idx], time_poor[idx], experience[idx], mean_basket[idx])
+    p = base * (1.0 - 0.5 * np.minimum(share * c[C_CARD_SKIP_SCALE], 1.0) * np.where(time_poor[idx], 1.0, 0.0))
+    app = (consent[idx] & np.uint8(c[C_APP_BIT])) != 0
+    p = np.where(app, p + (1 - p) * c[C_APP_RELIEF], p)
+    if member_pricing:
+        p = 1.0 - (1.0 - p) * c[C_MP_SKIP_KEPT]
+    linked[:] = member[idx] & (to_uniform(card_bits[idx]).astype(np.float64) < p)
 
 
 @njit(cache=True, error_model="numpy")
 def redeem_offers(day, idx, value, off, offer_bits, offer_until, acc_what, offer_cat, categories, segment,
                   base, slope, discount, no_day, net_value, saving_sums, used_sums):
-    """Members ``idx`` presenting their card use a live personalised offer (pricing.till_discounts):
+    """Members ``idx`` presenting their card use a live personalised offer (mechanics.offers.redeem):
     with chance ``base + slope * accuracy``, for ``discount`` of the offer category's share of the basket
     ``value``, never more than what ``off`` has left of it: member prices and a deep offer on a big
     category could overlap (float32 arithmetic, as numpy does with these float32 arrays, then the float64
@@ -729,6 +884,21 @@ def redeem_offers(day, idx, value, off, offer_bits, offer_until, acc_what, offer
     used_sums[seg_n] = count
 
 
+def redeem_offers_numpy(day, idx, value, off, offer_bits, offer_until, acc_what, offer_cat, categories, segment,
+                        base, slope, discount, no_day, net_value, saving_sums, used_sums):
+    """:func:`redeem_offers` in numpy, for different members (one card trip each a day)."""
+    live = offer_until[idx] >= day
+    t = np.flatnonzero(live & (to_uniform(offer_bits[idx]) < F32(base) + F32(slope) * acc_what[idx]))
+    used = idx[t]
+    share = categories[used, offer_cat[used]]
+    saving = np.minimum((F32(discount) * value[t] * share).astype(np.float64), value[t] - off[t])
+    offer_until[used] = no_day
+    np.add.at(saving_sums, segment[used], saving)
+    np.add.at(used_sums, segment[used], 1.0)
+    net_value[used] = (net_value[used].astype(np.float64) + saving).astype(F32)
+    off[t] += saving
+
+
 @njit(cache=True, error_model="numpy")
 def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, net_value, sums):
     """Effort of presenting the card on linked trips ``idx`` (enrolment.card_effort): per-segment sums
@@ -741,6 +911,14 @@ def card_effort(c, idx, consent, time_poor, experience, mean_basket, segment, ne
         total += effort
         net_value[i] = F32(np.float64(net_value[i]) - effort)
     sums[seg] = total
+
+
+def card_effort_numpy(c, idx, consent, time_poor, experience, mean_basket, segment, net_value, sums):
+    """:func:`card_effort` in numpy, for different members (one card trip each a day)."""
+    basket = mean_basket[idx].astype(np.float64)
+    effort = friction_share_numpy(c, consent[idx], time_poor[idx], experience[idx], mean_basket[idx]) * basket
+    np.add.at(sums, segment[idx], effort)
+    net_value[idx] = (net_value[idx].astype(np.float64) - effort).astype(F32)
 
 
 @njit(cache=True, error_model="numpy")
@@ -783,6 +961,37 @@ def learn_trips(day, weekday, detection_trips, transactions_bit, app_bit, demogr
     return k
 
 
+def learn_trips_numpy(day, weekday, detection_trips, transactions_bit, app_bit, demographics_bit, idx, value, split,
+                      own, band, log_value, consent, obs_trips, obs_last, obs_cat, obs_dow, obs_hour, obs_own,
+                      obs_logb, last_event_day, detected_day, event_seen, family_told, household, out_found):
+    """:func:`learn_trips` in numpy, for trips of different customers (one trip each a day)."""
+    t = np.flatnonzero((consent[idx] & transactions_bit) != 0)
+    i = idx[t]
+    app, demo = (consent[i] & app_bit) != 0, (consent[i] & demographics_bit) != 0
+    weight = np.where(app, 2, 1).astype(np.uint16)
+    obs_trips[i] += F32(1.0)
+    obs_last[i] = day
+    obs_cat[i] += value[t, None] * split[t]
+    obs_dow[i, weekday] += weight
+    obs_hour[i, band[t]] += weight
+    obs_own[i] += own[t] * value[t]
+    obs_logb[i] += log_value[t]
+    waiting = (last_event_day[i] >= 0) & (detected_day[i] < last_event_day[i])
+    seen = i[waiting]
+    event_seen[seen] += 1
+    need = np.full(seen.size, detection_trips, np.float64)
+    need = np.where(app[waiting], need / 2, need)
+    need = np.where(demo[waiting], need / 3, need)
+    found = event_seen[seen] >= np.maximum(need, 1.0)
+    detected = seen[found]
+    detected_day[detected] = day
+    event_seen[detected] = 0
+    told = detected[demo[waiting][found]]
+    family_told[told] = household[told]
+    out_found[:detected.size] = detected
+    return detected.size
+
+
 @njit(cache=True, error_model="numpy")
 def operating_costs(members, segment, per_member_day, sums, counts):
     """Members by segment (``counts``) and their daily operating cost (``sums``), in member order."""
@@ -798,6 +1007,12 @@ def operating_costs(members, segment, per_member_day, sums, counts):
     counts[seg_n] = count
 
 
+def operating_costs_numpy(members, segment, per_member_day, sums, counts):
+    """:func:`operating_costs` in numpy."""
+    np.add.at(sums, segment[members], per_member_day)
+    np.add.at(counts, segment[members], 1)
+
+
 @njit(cache=True, error_model="numpy")
 def privacy_costs(members, segment, consent, privacy, privacy_by_mask, net_value, sums):
     """Members' daily privacy cost by segment (``sums``, in member order), also taken off each member's
@@ -810,6 +1025,13 @@ def privacy_costs(members, segment, consent, privacy, privacy_by_mask, net_value
         total += cost
         net_value[i] = F32(np.float64(net_value[i]) - cost)
     sums[seg] = total
+
+
+def privacy_costs_numpy(members, segment, consent, privacy, privacy_by_mask, net_value, sums):
+    """:func:`privacy_costs` in numpy."""
+    cost = privacy[members].astype(np.float64) * privacy_by_mask[consent[members]]
+    np.add.at(sums, segment[members], cost)
+    net_value[members] = (net_value[members].astype(np.float64) - cost).astype(F32)
 
 
 @njit(cache=True, error_model="numpy")
@@ -828,12 +1050,28 @@ def member_decisions(members, satisfaction, consent, transactions_bit, privacy, 
             out_leave[n_leave] = i
             n_leave += 1
             continue
-        if consent[i] & transactions_bit:
-            if uniform(consent_bits, i) < F32(withdraw_daily) * privacy[i] * (F32(1.0) - sat):
-                out_withdraw[n_withdraw] = i
-                n_withdraw += 1
+        withdraw = uniform(consent_bits, i) < F32(withdraw_daily) * privacy[i] * (F32(1.0) - sat)
+        if consent[i] & transactions_bit and withdraw:
+            out_withdraw[n_withdraw] = i
+            n_withdraw += 1
         n_refer += uniform(refer_bits, i) < F32(refer_daily) * sat * belonging[i]
     return n_leave, n_withdraw, n_refer
+
+
+def member_decisions_numpy(members, satisfaction, consent, transactions_bit, privacy, belonging, leave_bits,
+                           consent_bits, refer_bits, leave_daily, withdraw_daily, refer_daily, out_leave,
+                           out_withdraw):
+    """:func:`member_decisions` in numpy."""
+    sat = satisfaction[members]
+    leave = to_uniform(leave_bits[members]) < F32(leave_daily) * (F32(1.0) - sat)
+    consenting = (consent[members] & transactions_bit) != 0
+    withdraw = ~leave & consenting & (
+        to_uniform(consent_bits[members]) < F32(withdraw_daily) * privacy[members] * (F32(1.0) - sat))
+    refer = ~leave & (to_uniform(refer_bits[members]) < F32(refer_daily) * sat * belonging[members])
+    leavers, withdrawers = members[leave], members[withdraw]
+    out_leave[:leavers.size] = leavers
+    out_withdraw[:withdrawers.size] = withdrawers
+    return leavers.size, withdrawers.size, np.count_nonzero(refer)
 
 
 @njit(cache=True, error_model="numpy")
@@ -849,6 +1087,13 @@ def data_revenue(members, segment, consent, third_party_bit, third_party_multipl
     sums[seg] = total
 
 
+def data_revenue_numpy(members, segment, consent, third_party_bit, third_party_multiplier, per_member_day, acc_mean,
+                       sums):
+    """:func:`data_revenue` in numpy."""
+    mult = np.where((consent[members] & third_party_bit) != 0, third_party_multiplier, 1.0)
+    np.add.at(sums, segment[members], (F32(per_member_day) * acc_mean[members]).astype(np.float64) * mult)
+
+
 @njit(cache=True, error_model="numpy")
 def estimate_errors(idx, fresh, k, k_own, k_log, prior_mix, prior_weekday, prior_hours, indulgence,
                     obs_trips, obs_cat, obs_dow, obs_hour, obs_own, obs_logb,
@@ -858,7 +1103,8 @@ def estimate_errors(idx, fresh, k, k_own, k_log, prior_mix, prior_weekday, prior
     of ``err``: category mix, weekdays, hours, own label, log basket, indulgence. Each estimate is the
     observations shrunk toward the prior by ``k`` pseudo-trips (``k_own``, ``k_log``: k times the
     scalar priors), weighted by freshness. ``log_size`` gets the exponent of the household size
-    inferred from the basket (numpy exponentiates it; row 6 comes from :func:`family_errors`)."""
+    inferred from the basket (numpy exponentiates it; row 6 comes from :func:`family_errors`). Its numpy
+    statement, with :func:`family_errors`, is insight.errors."""
     kf = F32(k)
     for t in range(idx.size):
         i = idx[t]
@@ -900,7 +1146,8 @@ def estimate_errors(idx, fresh, k, k_own, k_log, prior_mix, prior_weekday, prior
 def top_categories(idx, n, k, prior_mix, obs_cat, out):
     """The category each customer ``idx`` is believed to buy most (argmax of insight.Estimator.mix): their
     observed category shares shrunk toward ``prior_mix`` by ``k`` pseudo-trips against their ``n``
-    freshness-weighted trips, in float32 as numpy computes it; the first category on a tie."""
+    freshness-weighted trips, in float32 as numpy computes it; the first category on a tie. Its numpy
+    statement is the largest share of insight.Estimator.mix (see engine.twins)."""
     kf = F32(k)
     for t in range(idx.size):
         i = idx[t]
@@ -919,7 +1166,7 @@ def top_categories(idx, n, k, prior_mix, obs_cat, out):
 @njit(cache=True, error_model="numpy")
 def family_errors(idx, fresh, k, k_family, obs_trips, inferred, family_told, household, err):
     """Row 6 of :func:`estimate_errors`: household size as told at sign-up, else inferred from baskets
-    and shrunk toward the prior."""
+    and shrunk toward the prior (its numpy statement: insight.errors)."""
     kf = F32(k)
     for t in range(idx.size):
         i = idx[t]
@@ -940,6 +1187,12 @@ def earned_points(idx, value, cat_dot, tier, tier_mult, promotion, membership, e
         out[t] = np.int32(math.floor(np.float64(value[t] * F32(earn_per_unit)) * mult + 1e-6))
 
 
+def earned_points_numpy(idx, value, cat_dot, tier, tier_mult, promotion, membership, earn_per_unit, out):
+    """:func:`earned_points` in numpy."""
+    mult = cat_dot.astype(np.float64) * tier_mult[tier[idx]] * promotion * membership
+    out[:] = np.floor((value * F32(earn_per_unit)).astype(np.float64) * mult + 1e-6).astype(np.int32)
+
+
 @njit(cache=True, error_model="numpy")
 def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, issued):
     """Add whole points ``pts`` to members ``idx`` (unique; points.credit): balances, the earning period
@@ -955,6 +1208,15 @@ def credit_points(day, bucket, idx, pts, points, buckets, last_earn, segment, is
         seg, total = _segment_run(issued, seg, total, segment[i])
         total += np.float64(pts[t])
     issued[seg] = total
+
+
+def credit_points_numpy(day, bucket, idx, pts, points, buckets, last_earn, segment, issued):
+    """:func:`credit_points` in numpy."""
+    points[idx] += pts
+    if bucket >= 0:
+        buckets[idx, bucket] += pts
+    last_earn[idx] = day
+    np.add.at(issued, segment[idx], pts.astype(np.float64))
 
 
 @njit(cache=True, error_model="numpy")
@@ -997,6 +1259,28 @@ def redeem_rewards(current, idx, goal, points, buckets, vouchers, net_value, seg
         sums[3, s] += value
 
 
+def redeem_rewards_numpy(current, idx, goal, points, buckets, vouchers, net_value, segment, reward_points, reward_face,
+                         reward_cost, reward_perceived, reward_kind, sums):
+    """:func:`redeem_rewards` in numpy."""
+    g = goal[idx]
+    count = np.floor(points[idx] / reward_points[g])
+    spent = (count * reward_points[g]).astype(np.int32)
+    points[idx] -= spent
+    if current >= 0:
+        left = spent.copy()
+        for j in [*range(current + 1, buckets.shape[1]), *range(current + 1)]:  # oldest period first
+            take = np.minimum(left, buckets[idx, j])
+            buckets[idx, j] -= take
+            left -= take
+    voucher = reward_kind[g] == 0
+    vouchers[idx[voucher]] = (vouchers[idx[voucher]].astype(np.float64)
+                              + count[voucher] * reward_face[g[voucher]]).astype(F32)
+    value = count * reward_perceived[g]
+    net_value[idx] = (net_value[idx].astype(np.float64) + value).astype(F32)
+    for row, amount in enumerate((spent.astype(np.float64), count, count * reward_cost[g], value)):
+        np.add.at(sums[row], segment[idx], amount)
+
+
 @njit(cache=True, error_model="numpy")
 def segment_sums(segment, idx, amounts, sums):
     """Add ``amounts[t]`` to the sum of customer ``idx[t]``'s segment, in order (as ``np.bincount``
@@ -1008,6 +1292,11 @@ def segment_sums(segment, idx, amounts, sums):
     sums[seg] = total
 
 
+def segment_sums_numpy(segment, idx, amounts, sums):
+    """:func:`segment_sums` in numpy: ``np.add.at`` adds in order, as the kernel."""
+    np.add.at(sums, segment[idx], np.asarray(amounts, np.float64))
+
+
 @njit(cache=True, error_model="numpy")
 def segment_sums_of_one(segment, idx, amount, sums):
     """:func:`segment_sums` with one amount for every customer."""
@@ -1016,3 +1305,8 @@ def segment_sums_of_one(segment, idx, amount, sums):
         seg, total = _segment_run(sums, seg, total, segment[idx[t]])
         total += amount
     sums[seg] = total
+
+
+def segment_sums_of_one_numpy(segment, idx, amount, sums):
+    """:func:`segment_sums_of_one` in numpy."""
+    np.add.at(sums, segment[idx], amount)

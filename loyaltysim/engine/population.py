@@ -14,8 +14,6 @@ import numpy as np
 from loyaltysim.engine.rng import population_rng
 from loyaltysim.scenario.models import CATEGORIES, INCOME_BANDS, LIFE_EVENTS, Scenario
 
-INCOME_BUDGET = np.array([0.8, 1.0, 1.3], dtype=np.float32)
-"""Basket multiplier by income band (low, middle, high). Assumption."""
 INDULGENCE = CATEGORIES.index("indulgence")
 DRUG_GM = CATEGORIES.index("drug_gm")
 
@@ -149,7 +147,7 @@ def synthesise(scenario: Scenario, replicate: int, n: int | None = None, days: i
     # Household and income terms average close to zero, so the segment mean log basket stays near basket_log_mu.
     basket_mu = (base_mu[segment] + mu_between
                  + elasticity[segment] * np.log(household / 2.0).astype(np.float32)
-                 + np.log(INCOME_BUDGET[income])).astype(np.float32)
+                 + np.log(np.asarray([s.income_basket for s in segs], np.float32)[segment, income])).astype(np.float32)
 
     categories = _dirichlet(rng("categories"), np.asarray([s.categories for s in segs])[segment],
                             per_seg([s.category_precision for s in segs]))

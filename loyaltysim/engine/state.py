@@ -1,18 +1,13 @@
-"""Per-arm customer state, as columns. The counterfactual arm has no scheme state at all."""
+"""Per-arm customer state, as columns: what every arm tracks about shopping here, and what the scheme
+arm tracks about members (the arms themselves are :mod:`loyaltysim.engine.arms`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from loyaltysim.engine.rules import CONSENT_BIT  # noqa: F401  (re-exported: a member's consent is these bits)
 from loyaltysim.scenario.models import CATEGORIES, HOUR_BANDS
-
-if TYPE_CHECKING:
-    from loyaltysim.engine.ledger import DayLedger
-    from loyaltysim.engine.rules import Rules
 
 NO_DAY = np.int32(-(10 ** 6))
 """A day long before the run: 'never happened'."""
@@ -117,27 +112,6 @@ def nbytes(*states) -> int:
     """Bytes held by the arrays of some state objects."""
     return int(sum(getattr(s, f.name).nbytes for s in states for f in fields(s)
                    if isinstance(getattr(s, f.name), np.ndarray)))
-
-
-@dataclass
-class Arm:
-    """One arm of a run: its shopper state, and for the scheme arm its scheme, members and insight."""
-
-    name: str                      # "scheme" or "counterfactual"
-    shop: ShopperState
-    ledger: "DayLedger"
-    rules: "Rules | None" = None
-    mem: MemberState | None = None
-    net_value: np.ndarray | None = None   # float32 perceived net value since the last satisfaction update
-    spend_week: np.ndarray | None = None  # float32 spend here since the last satisfaction update
-    insight: np.ndarray | None = None     # (8, segments) latest insight scores
-    referrals: float = 0.0                # referrals made yesterday (drive today's joins)
-    members: np.ndarray | None = None     # today's members, ascending (membership changes at the day's end)
-    trip_buffers: "TripBuffers | None" = None  # where the day's trips are written (behaviour.shop)
-
-    @property
-    def has_scheme(self) -> bool:
-        return self.rules is not None
 
 
 class TripBuffers:

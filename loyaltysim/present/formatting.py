@@ -3,14 +3,18 @@
 A figure with a 95% interval is its mean rounded to the interval's precision, then ``±`` the half-width
 to two significant digits (``730,000 ± 69,000``, ``0.67 ± 0.14``): digits finer than the uncertainty
 would be noise. A figure without an interval keeps three significant digits. Thousands are separated
-by commas, so currency reads ``17,500`` and never ``1.75e+04``.
+by commas, so currency reads ``17,500`` and never ``1.75e+04``. A swept parameter's value (any data)
+is shown as compact JSON, cut to a width.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
-__all__ = ["format_estimate", "format_number"]
+from loyaltysim.scenario.loading import canonical_json
+
+__all__ = ["format_estimate", "format_number", "format_parameters", "format_value"]
 
 MAX_DECIMALS = 6
 """Finer than this is shown as zero: no metric is meaningful below a millionth of its unit."""
@@ -47,3 +51,14 @@ def format_estimate(mean: float, lo: float = math.nan, hi: float = math.nan) -> 
         d = _decimals(half, 2)
         return f"{_rounded(mean, d)} ± {_rounded(half, d)}"
     return format_number(mean)
+
+
+def format_value(value: Any, width: int = 60) -> str:
+    """A value as short text: a string as it is, anything else as compact JSON, cut to ``width``."""
+    text = value if isinstance(value, str) else canonical_json(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def format_parameters(parameters: dict[str, Any]) -> str:
+    """Parameter values as ``key=value, ...`` (a sweep point in a message or a caption)."""
+    return ", ".join(f"{k}={format_value(v)}" for k, v in parameters.items())

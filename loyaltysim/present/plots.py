@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from loyaltysim.engine.metrics import INSIGHT_NAMES, REGISTRY
 
 __all__ = [
-    "ARM_COLOURS", "label", "plot_comparison", "plot_difference", "plot_insight", "plot_points",
+    "ARM_COLOURS", "axes_or_new", "label", "plot_comparison", "plot_difference", "plot_insight", "plot_points",
     "plot_timeseries", "plot_value_balance",
 ]
 
@@ -50,7 +50,8 @@ def _require(data: pd.DataFrame, columns: Iterable[str], what: str) -> None:
         raise ValueError(f"{what} needs columns {', '.join(missing)} (a frame in the {what} layout)")
 
 
-def _axes(ax: Axes | None, size: tuple[float, float] = (8.0, 4.2)) -> Axes:
+def axes_or_new(ax: Axes | None, size: tuple[float, float] = (8.0, 4.2)) -> Axes:
+    """``ax``, or the axes of a new figure of ``size`` inches when the caller gave none."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt  # only when the caller gave no axes (e.g. in a notebook)
@@ -94,7 +95,7 @@ def plot_timeseries(daily: pd.DataFrame, ax: Axes | None = None, *, metric: str 
     Flows are smoothed with a trailing ``smooth``-day mean (weekly shopping rhythms otherwise hide
     the trend); stocks and ratios are drawn as recorded. Scheme-only metrics show the scheme arm alone.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     m = REGISTRY[metric]
     if arms is None:
         arms = ("scheme",) if m.scheme_only else ("scheme", "counterfactual")
@@ -122,7 +123,7 @@ def plot_difference(daily: pd.DataFrame, ax: Axes | None = None, *,
     Each metric is the difference arm, summed from day 0 when ``cumulative``; the band spans the
     replicates. With a ``verdict`` (as from a run), the day the balance state tips is a vertical line.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     colours = ("#d35400", "#2e86c1", "#27ae60", "#8e44ad")
     wide = _per_replicate(daily, "difference", segment, metrics)
     for i, metric in enumerate(metrics):
@@ -154,7 +155,7 @@ def plot_value_balance(summary: pd.DataFrame, ax: Axes | None = None, *,
     beside its investment (programme cost), with 95% confidence whiskers over replications.
     """
     _require(summary, _SUMMARY + ("segment",), "summary")
-    ax = _axes(ax, (9.0, 4.4))
+    ax = axes_or_new(ax, (9.0, 4.4))
     currency = _currency(summary, currency)
     s = summary[summary["arm"] == "difference"]
     if segments is None:
@@ -184,7 +185,7 @@ def plot_points(daily: pd.DataFrame, ax: Axes | None = None, *, segment: str = "
     Points are on the left axis; the liability (outstanding points at the cost of the rewards they
     buy) is on a second axis on the right. Means over replicates of the scheme arm.
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     names = ("points_issued", "points_redeemed", "points_expired", "points_outstanding", "points_liability")
     wide = _per_replicate(daily, "scheme", segment, names)
     colours = {"points_issued": "#1f6fb4", "points_redeemed": "#27ae60", "points_expired": "#c0392b",
@@ -214,7 +215,7 @@ def plot_points(daily: pd.DataFrame, ax: Axes | None = None, *, segment: str = "
 
 def plot_insight(daily: pd.DataFrame, ax: Axes | None = None, *, segment: str = "all") -> Axes:
     """How the business's insight accumulates: the eight insight dimensions and their mean (0 to 1)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     wide = _per_replicate(daily, "scheme", segment, list(INSIGHT_NAMES) + ["insight_index"])
     cmap = matplotlib.colormaps["tab10"]
     for i, name in enumerate(INSIGHT_NAMES):
@@ -240,7 +241,7 @@ def plot_comparison(data: pd.DataFrame, ax: Axes | None = None, *, metric: str =
     makes the bars (default: ``scenario`` when present, else ``arm``, comparing the arms of one run).
     """
     _require(data, _SUMMARY, "comparison")
-    ax = _axes(ax, (7.0, 4.0))
+    ax = axes_or_new(ax, (7.0, 4.0))
     currency = _currency(data, currency)
     by = by or ("scenario" if "scenario" in data.columns else "arm")
     d = data[data["metric"] == metric]

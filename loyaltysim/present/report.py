@@ -1,17 +1,13 @@
-"""The self-contained HTML report of a run or a comparison, and the figures it embeds.
+"""The report of a run or a comparison, one self-contained page (:mod:`loyaltysim.present.page`),
+and the figures it embeds.
 
 Everything here returns bytes or text; the results folder (``loyaltysim.results.store``) writes them.
-A report is one file that needs nothing else: its images are PNGs embedded as ``data:`` URIs, its
-style is inline, it has no script, and a Content-Security-Policy forbids fetching anything, so it
-opens the same offline, attached to an e-mail or years later. The verdict in words comes first,
-then the key figures, the plots, the resolved scenario and the manifest.
+The verdict in words comes first, then the key figures, the plots, the resolved scenario and the
+manifest.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -19,19 +15,18 @@ from typing import Callable, Mapping
 import pandas as pd
 import yaml
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from loyaltysim.engine.metrics import REGISTRY
 from loyaltysim.present.formatting import format_estimate
+from loyaltysim.present.page import escape, figure, page, pre, render_png, state_label
 from loyaltysim.present.plots import (
     plot_comparison, plot_difference, plot_insight, plot_points, plot_timeseries, plot_value_balance,
 )
 from loyaltysim.results.verdict import describe
 
 __all__ = [
-    "COMPARISON_FIGURES", "CSP", "HEADLINE", "RUN_FIGURES", "RunView", "comparison_figures",
-    "comparison_report_html", "format_estimate", "render_png", "run_figures", "run_report_html",
+    "COMPARISON_FIGURES", "HEADLINE", "RUN_FIGURES", "RunView", "comparison_figures", "comparison_report_html",
+    "run_figures", "run_report_html",
 ]
 
 HEADLINE: tuple[str, ...] = (
@@ -42,11 +37,6 @@ HEADLINE: tuple[str, ...] = (
 """The key figures of the report's table and the CLI's summary, in this order."""
 
 ARMS = ("scheme", "counterfactual", "difference")
-
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-"""The report's Content-Security-Policy: nothing may be fetched; images only from data: URIs."""
-
-DPI = 110
 
 
 @dataclass
@@ -111,17 +101,6 @@ COMPARISON_FIGURES: tuple[str, ...] = (
 
 # ---------------------------------------------------------------- figures
 
-def render_png(draw: Callable[[Axes], object], size: tuple[float, float] = (8.0, 4.2)) -> bytes:
-    """Draw on a fresh Agg figure and return it as PNG bytes (no display, no file, no pyplot)."""
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    draw(fig.subplots())
-    buf = io.BytesIO()
-    # No "Software" stamp: the same data gives the same bytes whatever the matplotlib version.
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return buf.getvalue()
-
-
 def run_figures(run: RunView) -> dict[str, bytes]:
     """Every plot of a run as PNG bytes, keyed by file name (``difference.png``, ...)."""
     return {f"{stem}.png": render_png(lambda ax, d=draw: d(run, ax)) for stem, _, draw in RUN_FIGURES}
@@ -140,52 +119,6 @@ def comparison_figures(table: pd.DataFrame) -> dict[str, bytes]:
 
 # ---------------------------------------------------------------- HTML
 
-_STYLE = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b; margin: 0 auto;
-       max-width: 1000px; padding: 1.5em; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
-.lede { color: #555; margin-top: 0; }
-.verdict { font-size: 1.1em; padding: 0.8em 1em; border-left: 5px solid #1f6fb4; background: #f3f7fb; }
-table { border-collapse: collapse; margin: 0.6em 0; font-variant-numeric: tabular-nums; }
-th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #e3e3e3; text-align: right; vertical-align: top; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #fafafa; }
-.state-balanced { color: #1e8449; } .state-business-extractive { color: #b9770e; }
-.state-customer-subsidised { color: #2471a3; } .state-lose-lose { color: #c0392b; }
-figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; }
-pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.82em; line-height: 1.3; }
-.note { color: #666; font-size: 0.9em; }
-"""
-
-
-def _page(title: str, body: list[str]) -> str:
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style>",
-        "</head>",
-        "<body>",
-        *body,
-        "</body>",
-        "</html>",
-        "",
-    ])
-
-
-def _e(x: object) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def _state(state: str | None) -> str:
-    return f'<span class="state-{_e(state)}">{_e(state)}</span>' if state else "-"
-
-
 def _number(x: float | None, digits: int = 2) -> str:
     return "-" if x is None or x != x else f"{x:,.{digits}f}"
 
@@ -195,9 +128,9 @@ def _verdict_table(verdict: dict) -> str:
             "<th>customer net value</th><th>tips on day</th></tr>"]
     for name, seg in verdict.get("segments", {}).items():
         tip = seg.get("tipping_day")
-        rows.append(f"<tr><td>{_e(name)}</td><td>{_state(seg.get('state'))}</td>"
+        rows.append(f"<tr><td>{escape(name)}</td><td>{state_label(seg.get('state'))}</td>"
                     f"<td>{_number(seg.get('business_roi'))}</td><td>{_number(seg.get('customer_net_value'), 0)}</td>"
-                    f"<td>{'never' if tip is None else _e(tip)}</td></tr>")
+                    f"<td>{'never' if tip is None else escape(tip)}</td></tr>")
     rows.append("</table>")
     return "\n".join(rows)
 
@@ -212,22 +145,12 @@ def _kpi_table(summary: pd.DataFrame) -> str:
         cells = []
         for arm in ARMS:
             r = s.loc[(m, arm)] if (m, arm) in s.index else None
-            cells.append("-" if r is None else _e(format_estimate(r["mean"], r["ci_low"], r["ci_high"])))
+            cells.append("-" if r is None else escape(format_estimate(r["mean"], r["ci_low"], r["ci_high"])))
         unit = s.loc[(m, "difference"), "unit"]
-        rows.append(f'<tr><td title="{_e(REGISTRY[m].description)}">{_e(m)}</td><td>{_e(unit)}</td>'
+        rows.append(f'<tr><td title="{escape(REGISTRY[m].description)}">{escape(m)}</td><td>{escape(unit)}</td>'
                     + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     rows.append("</table>")
     return "\n".join(rows)
-
-
-def _figure(name: str, png: bytes, caption: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}" data-file="plots/{_e(name)}">'
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
-
-
-def _pre(text: str) -> str:
-    return f"<pre>{_e(text)}</pre>"
 
 
 def _manifest_text(manifest: Mapping) -> str:
@@ -239,28 +162,28 @@ def run_report_html(run: RunView, images: Mapping[str, bytes], manifest: Mapping
     captions = {f"{stem}.png": caption for stem, caption, _ in RUN_FIGURES}
     reps = int(run.summary["n"].max()) if len(run.summary) else 0
     body = [
-        f"<h1>{_e(run.name)}</h1>",
-        f'<p class="lede">{_e(run.description)}</p>' if run.description else "",
+        f"<h1>{escape(run.name)}</h1>",
+        f'<p class="lede">{escape(run.description)}</p>' if run.description else "",
         "<h2>Verdict</h2>",
-        f'<p class="verdict">{_e(describe(run.verdict))}</p>',
+        f'<p class="verdict">{escape(describe(run.verdict))}</p>',
         _verdict_table(run.verdict),
         f'<p class="note">Judged on the difference arm (scheme minus counterfactual) in periods of '
-        f"{_e(run.verdict.get('period_days', ''))} days; the business side is balanced at ROI of at least "
-        f"{_e(run.verdict.get('roi_threshold', ''))}, the customer side when net value is at least 0.</p>",
+        f"{escape(run.verdict.get('period_days', ''))} days; the business side is balanced at ROI of at least "
+        f"{escape(run.verdict.get('roi_threshold', ''))}, the customer side when net value is at least 0.</p>",
         "<h2>Key figures</h2>",
         f'<p class="note">Run totals (flows summed, stocks at the end, ratios of totals): mean and 95% '
-        f"interval over {reps} replications; currency {_e(run.currency)}.</p>",
+        f"interval over {reps} replications; currency {escape(run.currency)}.</p>",
         _kpi_table(run.summary),
         "<h2>Plots</h2>",
-        *[_figure(name, png, captions.get(name, name)) for name, png in images.items()],
+        *[figure(name, png, captions.get(name, name)) for name, png in images.items()],
         "<h2>Scenario</h2>",
         '<p class="note">After defaults and overrides (scenario.resolved.yaml).</p>',
-        _pre(yaml.safe_dump(run.scenario, sort_keys=False)),
+        pre(yaml.safe_dump(run.scenario, sort_keys=False)),
         "<h2>Manifest</h2>",
         '<p class="note">As written with this report; manifest.json in the results folder also lists the report.</p>',
-        _pre(_manifest_text(manifest if manifest is not None else run.manifest)),
+        pre(_manifest_text(manifest if manifest is not None else run.manifest)),
     ]
-    return _page(f"loyaltysim: {run.name}", [b for b in body if b])
+    return page(f"loyaltysim: {run.name}", [b for b in body if b])
 
 
 def comparison_report_html(table: pd.DataFrame, runs: Mapping[str, RunView], images: Mapping[str, bytes],
@@ -268,38 +191,38 @@ def comparison_report_html(table: pd.DataFrame, runs: Mapping[str, RunView], ima
     """The report of a comparison as one self-contained HTML page."""
     labels = list(runs)
     body = [
-        f"<h1>Comparison: {_e(', '.join(labels))}</h1>",
+        f"<h1>Comparison: {escape(', '.join(labels))}</h1>",
         "<h2>Verdicts</h2>",
     ]
     for label, run in runs.items():
-        body.append(f"<h3>{_e(label)}</h3>")
+        body.append(f"<h3>{escape(label)}</h3>")
         if run.description:
-            body.append(f'<p class="lede">{_e(run.description)}</p>')
-        body.append(f'<p class="verdict">{_e(describe(run.verdict))}</p>')
+            body.append(f'<p class="lede">{escape(run.description)}</p>')
+        body.append(f'<p class="verdict">{escape(describe(run.verdict))}</p>')
     d = table[table["arm"] == "difference"].set_index(["metric", "scenario"])
     body += [
         "<h2>Key figures</h2>",
         '<p class="note">Scheme minus counterfactual, run totals: mean and 95% interval over replications, '
         "every scenario on the same seeds.</p>",
         "<table>",
-        "<tr><th>metric</th><th>unit</th>" + "".join(f"<th>{_e(lbl)}</th>" for lbl in labels) + "</tr>",
+        "<tr><th>metric</th><th>unit</th>" + "".join(f"<th>{escape(lbl)}</th>" for lbl in labels) + "</tr>",
     ]
     for m in HEADLINE:
         if not any((m, lbl) in d.index for lbl in labels):
             continue
         unit = next(d.loc[(m, lbl), "unit"] for lbl in labels if (m, lbl) in d.index)
-        cells = [_e(format_estimate(*d.loc[(m, lbl), ["mean", "ci_low", "ci_high"]])) if (m, lbl) in d.index
+        cells = [escape(format_estimate(*d.loc[(m, lbl), ["mean", "ci_low", "ci_high"]])) if (m, lbl) in d.index
                  else "-" for lbl in labels]
-        body.append(f'<tr><td title="{_e(REGISTRY[m].description)}">{_e(m)}</td><td>{_e(unit)}</td>'
+        body.append(f'<tr><td title="{escape(REGISTRY[m].description)}">{escape(m)}</td><td>{escape(unit)}</td>'
                     + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     body.append("</table>")
     body.append("<h2>Plots</h2>")
     for name, png in images.items():
         metric = name.removeprefix("compare_").removesuffix(".png")
         caption = f"{metric}: scheme minus counterfactual by scenario (95% intervals)."
-        body.append(_figure(name, png, caption))
+        body.append(figure(name, png, caption))
     body.append("<h2>Scenarios</h2>")
     for label, run in runs.items():
-        body.append(f"<details><summary>{_e(label)}</summary>{_pre(yaml.safe_dump(run.scenario, sort_keys=False))}</details>")
-    body += ["<h2>Manifest</h2>", _pre(_manifest_text(manifest or {}))]
-    return _page("loyaltysim: comparison", body)
+        body.append(f"<details><summary>{escape(label)}</summary>{pre(yaml.safe_dump(run.scenario, sort_keys=False))}</details>")
+    body += ["<h2>Manifest</h2>", pre(_manifest_text(manifest or {}))]
+    return page("loyaltysim: comparison", body)

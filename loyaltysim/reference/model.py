@@ -28,9 +28,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from loyaltysim.engine.mechanics.enrolment import (
-    CONSENT_WITHDRAWAL_PER_YEAR, REFERRAL_CONVERSION, SATISFACTION_EVERY_DAYS, VALUE_SCALE,
-)
+from loyaltysim.engine.mechanics.enrolment import SATISFACTION_EVERY_DAYS
 from loyaltysim.engine.population import Population, synthesise
 from loyaltysim.engine.rules import EXPIRY_BUCKETS
 from loyaltysim.scenario.models import LIFE_EVENTS, WEEKDAYS, Scenario
@@ -67,7 +65,7 @@ def check_supported(scenario: Scenario) -> None:
             problems.append("scheme.points.promotions are not implemented")
         if p.partner_points_per_year > 0:
             problems.append("scheme.points.partner_points_per_year is not implemented")
-    for name in ("stamps", "tiers", "member_pricing", "offers", "membership"):
+    for name in ("stamps", "tiers", "member_pricing", "offers", "membership", "challenges"):
         if getattr(s, name) is not None:
             problems.append(f"scheme.{name} is not implemented")
     if s.expiry is not None and s.expiry.inactivity_days is not None:
@@ -98,7 +96,7 @@ def reference_scenario(scenario: Scenario) -> Scenario:
         raise ValueError("the reference model needs a voucher reward in scheme.points.rewards")
     pts.update(rewards=vouchers[:1], category_multipliers={}, promotions=[], partner_points_per_year=0.0,
                redemption={**pts["redemption"], "mode": "auto"})
-    for name in ("stamps", "tiers", "member_pricing", "offers", "membership"):
+    for name in ("stamps", "tiers", "member_pricing", "offers", "membership", "challenges"):
         sch[name] = None
     if sch["expiry"] is not None:
         sch["expiry"]["inactivity_days"] = None
@@ -138,6 +136,10 @@ class Params:
     friction_per_visit: float
     join_logit: float | None    # logit of the neutral join rate (None: nobody joins at the till)
     value_sensitivity: float
+    card_skip_friction_share: float  # friction share at which the time-poor skip the card half as often
+    value_scale: float          # expected yearly value that moves the join logit by value_sensitivity
+    referral_conversion: float  # share of referrals that bring in a member
+    withdrawal_daily: float     # daily consent withdrawal of a fully concerned, fully dissatisfied member
     privacy_per_year: float     # yearly privacy cost of sharing transactions, fully concerned
     leave_daily: float          # daily leaving chance of a fully dissatisfied member
     referral_daily: float       # daily referrals of a fully satisfied, fully belonging-motivated member
@@ -167,7 +169,9 @@ class Params:
             gg_acceleration=gg.acceleration, card_presentation=en.card_presentation,
             friction_per_visit=en.friction_per_visit,
             join_logit=math.log(rate / max(1 - rate, 1e-12)) if rate > 0 else None,
-            value_sensitivity=en.value_sensitivity,
+            value_sensitivity=en.value_sensitivity, value_scale=en.value_scale,
+            card_skip_friction_share=en.card_skip_friction_share,
+            referral_conversion=en.referral_conversion, withdrawal_daily=s.data.consent_withdrawal_per_year / 365,
             privacy_per_year=s.data.privacy_cost_per_year.get("transactions", 0.0),
             leave_daily=1.0 - (1.0 - en.leave_rate_per_year) ** (1 / 365),
             referral_daily=en.referral_rate_per_year / 365,
@@ -210,7 +214,7 @@ class Customer(mesa.Agent):
                              - p.reward_weight * self.reward_seeking * p.comp_reward_rate)
         self.member_utility = (p.reward_weight * self.reward_seeking * self.reward_rate
                                - p.friction_weight * self.friction_share)
-        self.present_p = p.card_presentation * (1.0 - 0.5 * min(self.friction_share * 20.0, 1.0) * self.time_poor)
+        self.present_p = p.card_presentation * (1.0 - 0.5 * min(self.friction_share / p.card_skip_friction_share, 1.0) * self.time_poor)
         # State, as LoyaltyModel starts it.
         self.alive = True
         self.habit = 1.0 / (1.0 + math.exp(-self.preference))  # steady state of the no-scheme choice
@@ -371,7 +375,7 @@ class Customer(mesa.Agent):
         if self.member:
             if rng.random() < p.leave_daily * (1.0 - self.satisfaction):
                 self.leave()
-            elif self.consent and rng.random() < (CONSENT_WITHDRAWAL_PER_YEAR / 365 * self.privacy
+            elif self.consent and rng.random() < (p.withdrawal_daily * self.privacy
                                                   * (1.0 - self.satisfaction)):
                 self.consent = False
             if self.member and rng.random() < p.referral_daily * self.satisfaction * self.belonging:
@@ -379,7 +383,7 @@ class Customer(mesa.Agent):
         if not self.member and (shopped or m.referral_p > 0):
             chance = 0.0
             if shopped and p.join_logit is not None:
-                chance = _sigmoid(p.join_logit + p.value_sensitivity * self.expected_value(p) / VALUE_SCALE)
+                chance = _sigmoid(p.join_logit + p.value_sensitivity * self.expected_value(p) / p.value_scale)
             chance = max(chance, m.referral_p)
             if rng.random() < chance:
                 self.enrol()
@@ -474,7 +478,7 @@ class ReferenceModel(mesa.Model):
             self.tally[k] = 0.0
         # Referrals made yesterday bring in members today, spread over the non-members.
         nonmembers = sum(1 for c in self.customers_by_id if c.alive and not c.member) if self.referrals_today else 0
-        self.referral_p = min(1.0, REFERRAL_CONVERSION * self.referrals_today / max(nonmembers, 1)) \
+        self.referral_p = min(1.0, p.referral_conversion * self.referrals_today / max(nonmembers, 1)) \
             if self.referrals_today else 0.0
         self.referrals_today = 0
         self.satisfaction_day = day % SATISFACTION_EVERY_DAYS == SATISFACTION_EVERY_DAYS - 1

@@ -7,22 +7,25 @@ every file's checksum once it is: a folder without a complete manifest is not a 
 ``customers.parquet``, when asked for ``transactions.parquet``, the plots as ``plots/*.png`` and the
 self-contained ``report.html``. A comparison folder holds ``comparison.csv``, its plots and report,
 and one run folder per scenario under ``runs/<label>/``. Every file is written to a temporary name in
-the same folder and renamed into place, so no half-written file has a result's name. A write that
-fails after a simulation (a full disk) saves the data under the system's temporary folder instead.
+the same folder and renamed into place, so no half-written file has a result's name; a folder written
+as a whole (an ``--out`` replaced with ``--overwrite``, a sweep's run, an export) is staged beside its
+place and renamed into it once complete (:func:`staged_folder`). A write that fails after a simulation
+(a full disk) saves the data under the system's temporary folder instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import yaml
@@ -116,13 +119,13 @@ def is_results_folder(folder: Path) -> bool:
 
 @dataclass
 class Destination:
-    """Where a run's results go: ``path`` is written, then :meth:`commit` puts it at ``final``.
+    """Where a folder's results go: ``path`` is written, then :meth:`commit` puts it at ``final``.
 
-    A new or empty ``--out`` is written in place. With ``--overwrite``, an existing results folder is
-    replaced as a whole: the new run is written to a staging folder beside it, and only once it is
-    complete does the staging folder take the old one's name (the old one is then removed), so the
-    folder never holds two runs' files and an interrupted or failed run leaves the old results as
-    they were.
+    A new or empty ``--out`` is written in place. A folder written as a whole (an existing results
+    folder replaced with ``--overwrite``, a sweep's run, an export) is written to a staging folder
+    beside ``final``, and only once it is complete does the staging folder take the name ``final``
+    (the folder there before is then removed), so ``final`` never holds two results' files or a
+    half-written one, and an interrupted or failed write leaves what was there as it was.
     """
 
     final: Path
@@ -136,6 +139,9 @@ class Destination:
         """Put the written folder at its final place; return that place."""
         if not self.staged:
             return self.final
+        if not self.final.exists():
+            os.replace(self.path, self.final)
+            return self.final
         old = self.path.with_name(self.path.name.replace(".new-", ".replaced-"))  # unique as the staging name is
         os.replace(self.final, old)  # two renames on one filesystem: the old folder is never half gone
         try:
@@ -147,9 +153,16 @@ class Destination:
         return self.final
 
     def discard(self) -> None:
-        """Remove the staging folder of a run that did not complete (the old results stay)."""
+        """Remove the staging folder of a write that did not complete (what was at ``final`` stays)."""
         if self.staged:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def stage_beside(final: Path) -> Destination:
+    """A new hidden staging folder beside ``final`` (``.<name>.new-*``), to be committed to ``final``."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; results are ordinary folders
+    return Destination(final=final, path=staging)
 
 
 def claim_folder(out: Path, *, overwrite: bool = False) -> Destination:
@@ -172,11 +185,9 @@ def claim_folder(out: Path, *, overwrite: bool = False) -> Destination:
             raise RunError(f"--out {out}: its parent folder is not writable, so it cannot be replaced "
                            "(choose another --out)")
         try:
-            staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+            return stage_beside(out)
         except OSError as err:
             raise RunError(f"--out {out}: cannot write beside it ({err.strerror})") from None
-        os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700; results are ordinary folders
-        return Destination(final=out, path=staging)
     return Destination(final=out, path=prepare_folder(out))
 
 
@@ -201,6 +212,25 @@ class Folder:
     def images(self, images: dict[str, bytes]) -> None:
         for name, png in images.items():
             self.put(f"{PLOTS}/{name}", lambda p, b=png: write_bytes(p, b))
+
+    def seal(self, manifest: dict) -> dict:
+        """Write ``manifest.json`` last: ``manifest`` with every file written and its checksum."""
+        manifest = {**manifest, "files": checksums(self.out, self.files)}
+        write_text(self.out / MANIFEST, json.dumps(manifest, indent=2))
+        return manifest
+
+
+@contextlib.contextmanager
+def staged_folder(final: Path) -> Iterator[Folder]:
+    """A :class:`Folder` written beside ``final`` that takes its place when the block ends; if the
+    block fails or is interrupted, the staging folder is removed and ``final`` is left as it was."""
+    dest = stage_beside(final)
+    try:
+        yield Folder(dest.path)
+        dest.commit()
+    except BaseException:
+        dest.discard()
+        raise
 
 
 PLOTS = "plots"
@@ -284,14 +314,8 @@ def checksums(out: Path, files: list[str]) -> dict:
 
 # ---------------------------------------------------------------- loading
 
-def load_results(folder: str | Path) -> dict:
-    """Load a results folder: the manifest and every data file it lists, by name without extension.
-
-    A run folder gives ``manifest``, ``scenario`` (the resolved scenario as data), ``daily``,
-    ``summary``, ``verdict``, ``customers`` and, if written, ``transactions``. A comparison folder
-    gives ``manifest``, ``comparison`` and ``runs`` (each run folder loaded, by label).
-    """
-    folder = Path(folder)
+def read_manifest(folder: Path) -> dict:
+    """The manifest of a complete results folder; a one-line RunError says why there is none."""
     if not folder.exists():
         raise RunError(f"{folder}: no such folder")
     if not folder.is_dir():
@@ -302,6 +326,8 @@ def load_results(folder: str | Path) -> dict:
                        "run at all)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise RunError(f"{path}: cannot be read ({err.strerror or err})") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise RunError(f"{path}: not a valid manifest ({_first_line(err)})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
@@ -309,6 +335,18 @@ def load_results(folder: str | Path) -> dict:
     if manifest.get("status", "complete") != "complete":
         raise RunError(f"{folder}: the results are incomplete (manifest status {manifest.get('status')!r}, not "
                        "'complete': the run was interrupted or failed while writing; run it again)")
+    return manifest
+
+
+def load_results(folder: str | Path) -> dict:
+    """Load a results folder: the manifest and every data file it lists, by name without extension.
+
+    A run folder gives ``manifest``, ``scenario`` (the resolved scenario as data), ``daily``,
+    ``summary``, ``verdict``, ``customers`` and, if written, ``transactions``. A comparison folder
+    gives ``manifest``, ``comparison`` and ``runs`` (each run folder loaded, by label).
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
     out: dict = {"manifest": manifest}
     for name in manifest["files"]:
         if "/" in name or not name.endswith(_DATA):  # plots, report, a comparison's runs (below)

@@ -413,14 +413,25 @@ def scenario_data(scenario: Scenario) -> dict:
     return scenario.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"schema_"})
 
 
+def canonical_json(data: Any) -> str:
+    """Data as compact JSON with sorted keys: the same data always gives the same text (to hash)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_python_scalar)
+
+
+def _python_scalar(x: Any) -> Any:
+    if callable(getattr(x, "item", None)):  # a numpy number, as read back from a frame
+        return x.item()
+    raise TypeError(f"{type(x).__name__} is not plain data")
+
+
 def scenario_hash(scenario: Scenario) -> str:
     """A stable hash of the resolved scenario (sha256 of canonical JSON)."""
-    text = json.dumps(scenario_data(scenario), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(scenario_data(scenario)).encode()).hexdigest()
 
 
-def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
-    """Read, override and validate a scenario file. Every problem raises a one-line ScenarioError."""
+def read_scenario(path: str | Path) -> tuple[dict, dict[Path_, int]]:
+    """Read a scenario file as it is written (before overrides and validation): its mapping and the
+    line of every key path. Every problem raises a one-line ScenarioError naming the file."""
     path = Path(path)
     source = str(path)
     try:
@@ -432,8 +443,14 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
     except UnicodeDecodeError:
         raise ScenarioError("is not UTF-8 text", source=source) from None
     except OSError as err:
-        raise ScenarioError(f"cannot be read ({err.strerror})", source=source) from None
-    data, lines = read_yaml(text, source)
+        raise ScenarioError(f"cannot be read ({err.strerror or err})", source=source) from None
+    return read_yaml(text, source)
+
+
+def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
+    """Read, override and validate a scenario file. Every problem raises a one-line ScenarioError."""
+    path = Path(path)
+    data, lines = read_scenario(path)
     keys: list[str] = []
     if overrides:
         if isinstance(overrides, dict):
@@ -441,7 +458,7 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
         else:
             keys = [o.strip() for o in overrides]
         data = apply_overrides(data, overrides)
-    return validate(data, source, lines, overridden=keys)
+    return validate(data, str(path), lines, overridden=keys)
 
 
 def apply_change(scenario: Scenario, changes: dict[str, Any]) -> Scenario:

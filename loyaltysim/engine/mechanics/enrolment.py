@@ -1,27 +1,51 @@
-"""Membership over time: joining (with consent), fees, daily member costs and perks, satisfaction,
-leaving, consent withdrawal and referrals."""
+"""Enrolment: who joins (by the value they expect), presenting the card, the scheme's running costs,
+satisfaction, leaving, consent withdrawal and referrals. Joining and leaving call every mechanic's own
+enrol and leave steps."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from loyaltysim.engine import kernels
 from loyaltysim.engine.behaviour import friction_share, kernel_constants, nonempty, reward_rate, sigmoid
 from loyaltysim.engine.mechanics import points as points_mod
+from loyaltysim.engine.mechanics.base import Mechanic, Today
+from loyaltysim.engine.mechanics.data_collection import bits
 from loyaltysim.engine.population import Population
 from loyaltysim.engine.rng import DailyDraws
-from loyaltysim.engine.state import CONSENT_BIT, NO_DAY, Arm
-from loyaltysim.scenario.models import Scenario
+from loyaltysim.engine.rules import Rules
+from loyaltysim.engine.state import CONSENT_BIT, NO_DAY
+from loyaltysim.scenario.models import Scenario, Scheme
 
-VALUE_SCALE = 10.0
-"""Expected yearly net value (money) that moves the join logit by value_sensitivity. Assumption."""
-PRIVACY_SCALE = 5.0
-"""Yearly privacy cost (money) at which a fully concerned customer's consent odds fall by e. Assumption."""
-REFERRAL_CONVERSION = 0.3
-"""Share of referrals that bring in a member. Assumption."""
-CONSENT_WITHDRAWAL_PER_YEAR = 0.2
-"""Yearly chance a fully concerned, fully dissatisfied member withdraws consent. Assumption."""
+if TYPE_CHECKING:
+    from loyaltysim.engine.arms import SchemeArm as Arm
+
 SATISFACTION_EVERY_DAYS = 7
+"""Members take stock of what the scheme has given them once a week."""
+
+
+class Enrolment(Mechanic):
+    """Every scheme's: the effort of presenting the card, and the scheme's running costs."""
+
+    name = "enrolment"
+
+    @staticmethod
+    def applies(scheme: Scheme) -> bool:
+        return True
+
+    def till(self, today: Today, off: np.ndarray) -> None:
+        card_effort(self.pop, self.arm, today.trips.card.idx)
+
+    def settle(self, today: Today) -> None:
+        running_costs(self.pop, self.arm, today.members)
+
+    def changed(self, spec: Scenario, old: Rules, day: int) -> None:
+        # What members expect may have changed with the scenario: their recent value is re-measured.
+        mem = self.arm.mem
+        kernels.refresh_recent_values(spec.behaviour.expected_value_share, np.flatnonzero(mem.member), mem.value_ema,
+                                      mem.spend_ema, mem.recent)
 
 
 def expected_value(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, required_only: bool = True) -> np.ndarray:
@@ -40,9 +64,10 @@ def expected_value(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, req
     if s.member_pricing is not None:
         gain += spend * s.member_pricing.share_of_range * s.member_pricing.discount
     if s.offers is not None:
-        gain += 365 / s.offers.every_days * s.offers.base_redemption * s.offers.discount * pop.mean_basket[idx] * 0.5
+        gain += (365 / s.offers.every_days * s.offers.base_redemption * s.offers.discount * pop.mean_basket[idx]
+                 * s.offers.expected_basket_share)
     cost = trips * friction_share(pop, arm.mem, rules, idx) * pop.mean_basket[idx]
-    privacy = pop.privacy[idx] * (_bits(rules.required_mask) @ rules.privacy_per_day) * 365
+    privacy = pop.privacy[idx] * (bits(rules.required_mask) @ rules.privacy_per_day) * 365
     cost += privacy
     if s.membership is not None:
         m = s.membership
@@ -63,16 +88,12 @@ def expected_value_compiled(sc: Scenario, pop: Population, arm: Arm, idx: np.nda
     membership_cost = m.fee * 365 / m.period_days if m is not None else 0.0
     out = np.empty(idx.size)
     kernels.expected_values(kernel_constants(sc, rules), offers_gain, membership_gain, membership_cost,
-                            float(_bits(rules.required_mask) @ rules.privacy_per_day), idx, goal, pop.need_rate,
+                            float(bits(rules.required_mask) @ rules.privacy_per_day), idx, goal, pop.need_rate,
                             pop.mean_basket, arm.shop.habit, arm.mem.tier, arm.mem.consent, pop.time_poor,
                             pop.experience, pop.privacy, pop.categories, rules.cat_mult,
                             nonempty(rules.reward_points, 1.0), nonempty(rules.reward_perceived, 0.0),
                             rules.tier_mult, out)
     return out
-
-
-def _bits(mask) -> np.ndarray:
-    return ((np.asarray(mask, np.uint8)[..., None] >> np.arange(4, dtype=np.uint8)) & 1).astype(np.float64)
 
 
 def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: np.ndarray, day: int) -> None:
@@ -84,87 +105,48 @@ def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: n
         at_till = np.flatnonzero(~mem.member[shoppers])
         c = shoppers[at_till]
         base = np.log(en.join_rate_per_visit / max(1 - en.join_rate_per_visit, 1e-12))
-        z = base + en.value_sensitivity * expected_value_compiled(sc, pop, arm, c) / VALUE_SCALE
+        z = base + en.value_sensitivity * expected_value_compiled(sc, pop, arm, c) / en.value_scale
         p_till[at_till] = sigmoid(z)
     p_ref = 0.0
     if arm.referrals > 0:
         # Every member is alive: leaving the retailer ends membership.
         nonmembers = np.count_nonzero(arm.shop.alive) - np.count_nonzero(mem.member)
-        p_ref = min(1.0, REFERRAL_CONVERSION * arm.referrals / max(nonmembers, 1))
+        p_ref = min(1.0, en.referral_conversion * arm.referrals / max(nonmembers, 1))
     out = np.empty(pop.n, np.intp)
     k = kernels.join_draws(mem.member, arm.shop.alive, shoppers, p_till, p_ref, draws.join.bits, out)
     enrol(pop, arm, out[:k].copy(), day)
 
 
 def enrol(pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
-    """Make ``idx`` members: consent (required sources always, optional ones by privacy), goal, fee."""
+    """Make ``idx`` members: the shared columns here, then each mechanic's own (consent, goal, fee...)."""
     if idx.size == 0:  # most days of a small population
         return
-    mem, rules = arm.mem, arm.rules
-    s = rules.scheme
+    mem = arm.mem
     mem.member[idx] = True
     mem.ever_joined[idx] = True
     mem.join_day[idx] = day
-    consent = np.full(idx.size, rules.required_mask, np.uint8)
-    yearly = rules.privacy_per_day * 365
-    for k, (name, bit) in enumerate(CONSENT_BIT.items()):
-        if (rules.requested_mask & bit) and not (rules.required_mask & bit):
-            agree = pop.consent_draw[idx] < np.exp(-pop.privacy[idx] * yearly[k] / PRIVACY_SCALE)
-            consent[agree] |= bit
-    mem.consent[idx] = consent
-    if s.points is not None:
-        mem.goal[idx] = points_mod.choose_goals(pop, rules, idx)
-    if s.stamps is not None:
-        mem.stamps[idx] = s.stamps.prefilled
-    mem.tier[idx] = 0
     mem.last_earn[idx] = day
     mem.last_update[idx] = day
     mem.value_ema[idx] = 0
     mem.spend_ema[idx] = 0
     mem.recent[idx] = 0  # the recent value of no value
-    told = (consent & CONSENT_BIT["demographics"]) > 0
-    mem.family_told[idx[told]] = pop.household[idx[told]]
+    for m in arm.mechanics:
+        m.enrol(idx, day)
     arm.ledger.add("joins", idx, 1.0)
-    if s.membership is not None:
-        _charge(arm, idx, s.membership.fee)
 
 
-def _charge(arm: Arm, idx: np.ndarray, fee: float) -> None:
-    arm.ledger.add("fee_revenue", idx, fee)
-    arm.ledger.add("fees_paid", idx, fee)
-    arm.net_value[idx] -= fee
-
-
-def daily_member_flows(sc: Scenario, pop: Population, arm: Arm, members: np.ndarray, day: int) -> None:
-    """Per-member daily costs and values: operations, renewal fees, perks, privacy."""
-    rules, mem, led = arm.rules, arm.mem, arm.ledger
-    s = rules.scheme
+def running_costs(pop: Population, arm: Arm, members: np.ndarray) -> None:
+    """A day's operating costs: per member, and the fixed cost shared over members by segment."""
+    costs, led = arm.rules.scheme.costs, arm.ledger
     S = led.n_segments
     operating, seg_members = np.zeros(S), np.zeros(S, np.int64)
-    kernels.operating_costs(members, pop.segment, s.costs.per_member_per_year / 365, operating, seg_members)
+    kernels.operating_costs(members, pop.segment, costs.per_member_per_year / 365, operating, seg_members)
     led.add_by_segment("operating_cost", operating)
-    if s.costs.fixed_per_year > 0:
+    if costs.fixed_per_year > 0:
         seg_members = seg_members.astype(float)
         if seg_members.sum() == 0:  # before anyone joins, the fixed cost falls on the customer base
             seg_members = np.bincount(pop.segment, minlength=S).astype(float)
-        led.add_by_segment("operating_cost", s.costs.fixed_per_year / 365 * seg_members / seg_members.sum())
-    if s.membership is not None:
-        m = s.membership
-        renew = members[((day - mem.join_day[members]) % m.period_days == 0) & (mem.join_day[members] < day)]
-        _charge(arm, renew, m.fee)
-        conv = m.convenience_value_per_day * pop.experience[members]
-        led.add("convenience_value", members, conv)
-        led.add("operating_cost", members, m.perk_cost_per_day)
-        arm.net_value[members] += conv
-    privacy = np.zeros(S)
-    kernels.privacy_costs(members, pop.segment, mem.consent, pop.privacy, privacy_by_mask(rules), arm.net_value,
-                          privacy)
-    led.add_by_segment("privacy_cost", privacy)
-
-
-def privacy_by_mask(rules) -> np.ndarray:
-    """Daily privacy cost of a fully concerned member for each consent bitmask (0-15)."""
-    return _bits(np.arange(16, dtype=np.uint8)) @ rules.privacy_per_day
+        led.add_by_segment("operating_cost", costs.fixed_per_year / 365 * seg_members / seg_members.sum())
 
 
 def card_effort(pop: Population, arm: Arm, idx: np.ndarray) -> None:
@@ -199,7 +181,7 @@ def leave_withdraw_and_refer(pop: Population, arm: Arm, draws: DailyDraws, membe
     leavers, withdrawers = np.empty(members.size, np.intp), np.empty(members.size, np.intp)
     n_leave, n_withdraw, n_refer = kernels.member_decisions(
         members, mem.satisfaction, mem.consent, CONSENT_BIT["transactions"], pop.privacy, pop.belonging,
-        draws.leave.bits, draws.consent_change.bits, draws.refer.bits, daily, CONSENT_WITHDRAWAL_PER_YEAR / 365,
+        draws.leave.bits, draws.consent_change.bits, draws.refer.bits, daily, arm.rules.scheme.data.consent_withdrawal_per_year / 365,
         en.referral_rate_per_year / 365, leavers, withdrawers)
     leave(arm, leavers[:n_leave])
     if n_withdraw:
@@ -210,19 +192,17 @@ def leave_withdraw_and_refer(pop: Population, arm: Arm, draws: DailyDraws, membe
 
 
 def leave(arm: Arm, idx: np.ndarray) -> None:
-    """Members ``idx`` leave the scheme: points forfeited, profile deleted, state reset."""
+    """Members ``idx`` leave the scheme: each mechanic closes its state (points are forfeited), then the
+    profile is deleted and the shared columns reset."""
     idx = idx[arm.mem.member[idx]]
     if idx.size == 0:
         return
+    for m in arm.mechanics:
+        m.leave(idx)
     mem = arm.mem
-    if arm.rules.scheme.points is not None:
-        points_mod.forfeit(arm, idx)
     mem.member[idx] = False
     mem.consent[idx] = 0
-    mem.tier[idx] = 0
-    mem.stamps[idx] = 0
     mem.vouchers[idx] = 0
-    mem.offer_until[idx] = NO_DAY
     mem.join_day[idx] = NO_DAY
     mem.forget(idx)
     arm.mem.satisfaction[idx] = 0.5

@@ -1,4 +1,5 @@
-"""Points and stamps: earning, partner earn, redemption from the catalogue, expiry (breakage).
+"""Points: earning (with tier, category, promotion and membership multipliers), partner earn, goals and
+redemption from the catalogue, and forfeiture when a member leaves (expiry is :mod:`.expiry`).
 
 Points are whole numbers, so conservation is exact: issued = redeemed + expired + outstanding.
 With age expiry, balances are kept in a ring of earning periods and redeemed oldest first.
@@ -8,11 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from loyaltysim.engine import kernels
+from loyaltysim.engine.mechanics.base import Mechanic, Today
 from loyaltysim.engine.population import Population
 from loyaltysim.engine.rng import DailyDraws
 from loyaltysim.engine.rules import Rules
-from loyaltysim.engine.state import Arm
+from loyaltysim.scenario.models import Scenario, Scheme
+
+if TYPE_CHECKING:
+    from loyaltysim.engine.arms import SchemeArm as Arm
+
+
 
 PARTNER_EVERY_DAYS = 30
 """Partner (coalition) points are credited monthly."""
@@ -34,7 +43,8 @@ def choose_goals(pop: Population, rules: Rules, idx: np.ndarray) -> np.ndarray:
     return np.argmax(score, axis=1).astype(np.int8)
 
 
-def _bucket(rules: Rules, day: int) -> int:
+def bucket_of(rules: Rules, day: int) -> int:
+    """The slot of the age ring that points earned on ``day`` go into."""
     return (day // rules.bucket_days) % rules.n_buckets
 
 
@@ -42,7 +52,7 @@ def credit(arm: Arm, idx: np.ndarray, pts: np.ndarray, day: int) -> None:
     """Add whole points to members ``idx`` (unique) and book them as issued."""
     mem, rules, led = arm.mem, arm.rules, arm.ledger
     issued = np.zeros(led.n_segments)
-    kernels.credit_points(day, _bucket(rules, day) if rules.n_buckets else -1, idx, pts.astype(np.int32, copy=False),
+    kernels.credit_points(day, bucket_of(rules, day) if rules.n_buckets else -1, idx, pts.astype(np.int32, copy=False),
                           mem.points, mem.buckets, mem.last_earn, led.segment, issued)
     led.add_by_segment("points_issued", issued)
 
@@ -95,7 +105,7 @@ def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray 
         return
     led = arm.ledger
     sums = np.zeros((len(REDEMPTION_SUMS), led.n_segments))
-    kernels.redeem_rewards(_bucket(rules, day) if rules.n_buckets else -1, idx, mem.goal, mem.points, mem.buckets,
+    kernels.redeem_rewards(bucket_of(rules, day) if rules.n_buckets else -1, idx, mem.goal, mem.points, mem.buckets,
                            mem.vouchers, arm.net_value, led.segment, rules.reward_points, rules.reward_face,
                            rules.reward_cost, rules.reward_perceived, rules.reward_kind, sums)
     for name, row in zip(REDEMPTION_SUMS, sums):
@@ -104,26 +114,6 @@ def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray 
         effort = red.effort_cost * np.where(pop.time_poor[idx], 1.0, 0.3)
         led.add("effort_cost", idx, effort)
         arm.net_value[idx] -= effort
-
-
-def expire(arm: Arm, day: int) -> None:
-    """Age expiry (the oldest earning period) and inactivity expiry (everything)."""
-    rules, mem = arm.rules, arm.mem
-    exp = rules.scheme.expiry
-    if exp is None:
-        return
-    if rules.n_buckets and day > 0 and day % rules.bucket_days == 0:
-        # The period about to be reused holds points earned n_buckets periods ago: past their age.
-        j = _bucket(rules, day)
-        old = mem.buckets[:, j]
-        idx = np.flatnonzero(old)
-        amount = old[idx].copy()
-        mem.points[idx] -= amount
-        mem.buckets[idx, j] = 0
-        arm.ledger.add("points_expired", idx, amount.astype(np.float64))
-    if exp.inactivity_days:
-        idx = np.flatnonzero((mem.points > 0) & (day - mem.last_earn >= exp.inactivity_days))
-        forfeit(arm, idx)
 
 
 def forfeit(arm: Arm, idx: np.ndarray) -> None:
@@ -136,17 +126,28 @@ def forfeit(arm: Arm, idx: np.ndarray) -> None:
         mem.buckets[idx] = 0
 
 
-def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:
-    """A stamp per qualifying linked basket; a full card gives its reward and starts again."""
-    st = arm.rules.scheme.stamps
-    mem = arm.mem
-    idx = idx[value >= st.min_spend]
-    mem.stamps[idx] += 1
-    full = idx[mem.stamps[idx] >= st.required]
-    mem.stamps[full] = st.prefilled
-    r = st.reward
-    led = arm.ledger
-    led.add("rewards_redeemed", full, 1.0)
-    led.add("reward_cost", full, r.face_value * r.cost_ratio)
-    led.add("reward_value", full, r.face_value * r.perceived_ratio)
-    arm.net_value[full] += r.face_value * r.perceived_ratio
+class Points(Mechanic):
+    """Points on linked spend, monthly partner points, and rewards when a member's goal is reached."""
+
+    name = "points"
+
+    @staticmethod
+    def applies(scheme: Scheme) -> bool:
+        return scheme.points is not None
+
+    def enrol(self, idx: np.ndarray, day: int) -> None:
+        self.arm.mem.goal[idx] = choose_goals(self.pop, self.arm.rules, idx)
+
+    def leave(self, idx: np.ndarray) -> None:
+        forfeit(self.arm, idx)
+
+    def settle(self, today: Today) -> None:
+        arm, card, day = self.arm, today.trips.card, today.day
+        manual = arm.rules.scheme.points.redemption.mode == "manual"
+        earn(arm, self.pop, card.idx, card.value, card.split, day)
+        partner_earn(arm, day)
+        redeem(arm, self.pop, today.draws, card.idx if manual else None, day, at_till=manual)
+
+    def changed(self, spec: Scenario, old: Rules, day: int) -> None:
+        members = np.flatnonzero(self.arm.mem.member)
+        self.arm.mem.goal[members] = choose_goals(self.pop, self.arm.rules, members)

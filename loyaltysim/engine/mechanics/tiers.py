@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from loyaltysim.engine.mechanics.base import Mechanic, Today
 from loyaltysim.engine.population import Population
-from loyaltysim.engine.state import Arm
+from loyaltysim.engine.rules import Rules
+from loyaltysim.scenario.models import Scenario, Scheme
+
+if TYPE_CHECKING:
+    from loyaltysim.engine.arms import SchemeArm as Arm
+
+
+class Tiers(Mechanic):
+    """Members qualify for tiers on linked spend; tiers earn more points and give status and perks."""
+
+    name = "tiers"
+
+    @staticmethod
+    def applies(scheme: Scheme) -> bool:
+        return scheme.tiers is not None
+
+    def enrol(self, idx: np.ndarray, day: int) -> None:
+        self.arm.mem.tier[idx] = 0
+
+    def leave(self, idx: np.ndarray) -> None:
+        self.arm.mem.tier[idx] = 0
+
+    def settle(self, today: Today) -> None:
+        card = today.trips.card
+        qualify(self.arm, card.idx, card.value)
+        review(self.arm, today.day)
+        perks(self.arm, self.pop, today.members)
+
+    def changed(self, spec: Scenario, old: Rules, day: int) -> None:
+        mem = self.arm.mem
+        mem.tier[:] = np.minimum(mem.tier, max(self.arm.rules.tier_thresholds.size - 1, 0))
 
 
 def qualify(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:

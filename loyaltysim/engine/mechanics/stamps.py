@@ -1,0 +1,48 @@
+"""Stamp cards: a stamp per qualifying linked basket, a reward for a full card (endowed progress if prefilled)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from loyaltysim.engine.mechanics.base import Mechanic, Today
+from loyaltysim.scenario.models import Scheme
+
+if TYPE_CHECKING:
+    from loyaltysim.engine.arms import SchemeArm as Arm
+
+
+class Stamps(Mechanic):
+    """A card per member, stamped on qualifying linked baskets; a full card gives its reward and starts again."""
+
+    name = "stamps"
+
+    @staticmethod
+    def applies(scheme: Scheme) -> bool:
+        return scheme.stamps is not None
+
+    def enrol(self, idx: np.ndarray, day: int) -> None:
+        self.arm.mem.stamps[idx] = self.arm.rules.scheme.stamps.prefilled
+
+    def leave(self, idx: np.ndarray) -> None:
+        self.arm.mem.stamps[idx] = 0
+
+    def settle(self, today: Today) -> None:
+        stamp(self.arm, today.trips.card.idx, today.trips.card.value)
+
+
+def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:
+    """A stamp per qualifying linked basket; a full card gives its reward and starts again."""
+    st = arm.rules.scheme.stamps
+    mem = arm.mem
+    idx = idx[value >= st.min_spend]
+    mem.stamps[idx] += 1
+    full = idx[mem.stamps[idx] >= st.required]
+    mem.stamps[full] = st.prefilled
+    r = st.reward
+    led = arm.ledger
+    led.add("rewards_redeemed", full, 1.0)
+    led.add("reward_cost", full, r.face_value * r.cost_ratio)
+    led.add("reward_value", full, r.face_value * r.perceived_ratio)
+    arm.net_value[full] += r.face_value * r.perceived_ratio

@@ -1,0 +1,75 @@
+"""The business, the competition, changes over time, verdict settings and customers' choice behaviour."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from loyaltysim.scenario.base import CATEGORIES, MAX_DAYS, Strict
+
+
+class Insight(Strict):
+    """How the business learns about members and what that is worth."""
+
+    prior_strength: float = Field(15.0, gt=0, description="Pseudo-trips given to the population average before a member's own data; near the Dirichlet precision of customers' mixes, so a few trips never make an estimate worse than the average. Assumption.")
+    staleness_half_life_days: float = Field(180.0, gt=0, description="Confidence in an estimate halves after this long without new data. Assumption.")
+    life_event_detection_trips: float = Field(6.0, gt=0, description="Linked trips after a life event before it is detected (halved with app data, immediate with updated demographics at 1 trip). Assumption.")
+    update_every_days: int = Field(7, ge=1, le=MAX_DAYS, description="Insight scores are recomputed this often (estimates update daily).")
+    data_revenue_per_member_per_year: float = Field(
+        2.0, ge=0, description="Supplier data and media revenue per fully profiled member per year, scaled by insight. Assumption.")
+    third_party_multiplier: float = Field(2.0, ge=1, description="Data revenue multiplier for members consenting to third-party sharing. Assumption.")
+    cost_saving_share_of_sales: float = Field(0.002, ge=0, le=0.1, description="Cost saved (forecasting, waste) per unit of member sales at full insight. Assumption.")
+
+
+class Business(Strict):
+    """The retailer: margins and the value of insight."""
+
+    currency: str = Field("GBP", description="Currency label for outputs.")
+    margin: list[float] = Field(
+        [0.28, 0.35, 0.25, 0.38, 0.32, 0.06, 0.40],
+        description=f"Gross margin rate by category ({', '.join(CATEGORIES)}). Assumption: typical grocery margins; fuel thin.")
+    insight: Insight = Field(Insight(), description="Insight model.")
+
+    @field_validator("margin")
+    @classmethod
+    def _margin(cls, v):
+        if len(v) != len(CATEGORIES) or any(not 0 <= m < 1 for m in v):
+            raise ValueError(f"needs {len(CATEGORIES)} rates ({', '.join(CATEGORIES)}), each from 0 to below 1 (got {v})")
+        return v
+
+
+class Competition(Strict):
+    """The outside option: every other store, which may run its own scheme."""
+
+    reward_rate: float = Field(0.0, ge=0, le=0.5, description="Share of spend the competition returns as rewards.")
+    price_advantage: float = Field(0.0, ge=-0.5, le=0.5, description="How much cheaper the competition is (share of price).")
+
+
+class Change(Strict):
+    """A change to any scenario field on a given day (launch, devaluation, new data demand, a competitor's launch)."""
+
+    day: int = Field(ge=1, le=MAX_DAYS, description="Day the change takes effect.")
+    set: dict[str, object] = Field(description="Field paths and new values, e.g. {'scheme.points.earn_per_unit': 0.5}.")
+    note: str = Field("", description="What the change represents.")
+
+
+class Verdict(Strict):
+    """How the balance verdict is judged."""
+
+    period_days: int = Field(28, ge=1, le=MAX_DAYS, description="Length of a verdict period.")
+    roi_threshold: float = Field(1.0, gt=0, description="Business ROI at or above which the business side is balanced.")
+
+
+class Behaviour(Strict):
+    """Weights of the store-choice utility and state dynamics (logit scale unless said)."""
+
+    price_weight: float = Field(6.0, ge=0, description="Utility per unit of relative price saved, for a fully outcome-motivated customer. Assumption.")
+    reward_weight: float = Field(6.0, ge=0, description="Utility per unit of reward value as a share of spend, for a fully reward-seeking customer. Assumption.")
+    status_weight: float = Field(0.8, ge=0, description="Utility of the top tier for a fully belonging-motivated member. Assumption.")
+    friction_weight: float = Field(8.0, ge=0, description="Utility lost per unit of friction cost as a share of basket, fully time-poor. Assumption.")
+    habit_weight: float = Field(1.0, ge=0, description="Utility of a full habit. Assumption.")
+    habit_memory_days: float = Field(30.0, gt=0, description="Time constant of habit. Assumption.")
+    value_weight: float = Field(0.15, ge=0, description="Utility of a member's recent net value from the scheme, as tanh(net value share / expected share), -1 to 1. Assumption.")
+    defection_value_weight: float = Field(0.7, ge=0, description="How much a member's recent net value (the same -1 to 1 measure) lowers the chance of leaving the retailer for good. Assumption.")
+    satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of members' recent net value and satisfaction. Assumption.")
+    expected_value_share: float = Field(0.01, gt=0, description="Net value as a share of spend that members expect: above it they are satisfied with the scheme (stay, consent, refer), below it not. Assumption (1% of spend, Tesco 1995).")
+    lapse_days: int = Field(60, ge=1, le=MAX_DAYS, description="A customer with no visit for this long is lapsed.")
