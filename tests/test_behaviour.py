@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import base_data, scenario, shipped
+from scipy import stats
 
 from loyaltysim import simulate
 from loyaltysim.engine.model import LoyaltyModel
@@ -17,11 +18,30 @@ def _mean_se(x) -> tuple[float, float]:
     return x.mean(), x.std(ddof=1) / np.sqrt(x.size)
 
 
-def _ratio_se(a, b) -> tuple[float, float]:
-    """Ratio of two independent sample means and its delta-method standard error."""
-    (ma, sa), (mb, sb) = _mean_se(a), _mean_se(b)
-    r = ma / mb
-    return r, r * np.sqrt((sa / ma) ** 2 + (sb / mb) ** 2)
+def _clustered_ratio_se(num: pd.DataFrame, den: pd.DataFrame, col: str) -> tuple[float, float]:
+    """mean(num[col]) / mean(den[col]) and its standard error clustered by customer (``customer_id``):
+    the delta method over customers' totals, so a customer's many observations, and the pairing of both
+    means on the same customers, count as they should (a customer is the independent unit)."""
+    ids = np.unique(np.concatenate([num.customer_id.to_numpy(), den.customer_id.to_numpy()]))
+    n = ids.size
+
+    def totals(x):
+        k = np.searchsorted(ids, x.customer_id.to_numpy())
+        return np.bincount(k, x[col].to_numpy(float), n), np.bincount(k, minlength=n).astype(float)
+
+    (s_num, c_num), (s_den, c_den) = totals(num), totals(den)
+    m_num, m_den = s_num.sum() / c_num.sum(), s_den.sum() / c_den.sum()
+    # Each customer's influence on log(ratio).
+    u = (s_num - m_num * c_num) / (m_num * c_num.sum()) - (s_den - m_den * c_den) / (m_den * c_den.sum())
+    r = m_num / m_den
+    return r, r * np.sqrt(n / (n - 1) * (u ** 2).sum())
+
+
+def _paired_by_customer(x: pd.Series, after: pd.Series, before: pd.Series) -> tuple[float, float]:
+    """Mean over customers of each one's mean ``after`` minus mean ``before`` (both observed), and its
+    standard error: one paired difference per customer."""
+    diff = (after.groupby(x).mean() - before.groupby(x).mean()).dropna()
+    return _mean_se(diff)
 
 
 def _stamp_gaps(transactions: pd.DataFrame) -> pd.DataFrame:
@@ -36,22 +56,25 @@ def _stamp_gaps(transactions: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("reward_worth, expect_gradient", [(3.5, True), (0.01, False)])
 def test_goal_gradient_with_a_reward_and_none_without(reward_worth, expect_gradient):
-    """Kivetz, Urminsky and Zheng (2006): ~20% shorter gaps from the first to the last stamp."""
+    """Kivetz, Urminsky and Zheng (2006): ~20% shorter gaps from the first to the last stamp. The standard
+    error is clustered by customer (each customer completes many cards, and the first and last gaps of a
+    card are the same customer's): about 0.005 here; tolerances are a few of them."""
     sc = shipped("coffee_stamps", {"customers": 12000, "replications": 1,
                                    "scheme.stamps.reward.face_value": reward_worth})
     gaps = _stamp_gaps(simulate(sc, transactions=True).transactions)
-    first, last = gaps[gaps.stamp == 1]["gap"], gaps[gaps.stamp == 9]["gap"]
-    ratio, se = _ratio_se(last, first)
-    assert first.size > 5000
+    first, last = gaps[gaps.stamp == 1], gaps[gaps.stamp == 9]
+    ratio, se = _clustered_ratio_se(last, first, "gap")
+    assert 8 * se < 0.2  # the sample tells a 20% gradient from none by at least eight standard errors
     if expect_gradient:
-        assert abs(ratio - 0.80) < 0.05 + 3 * se
-        assert ratio + 4 * se < 1.0
+        assert abs(ratio - 0.80) < 4 * se
+        assert ratio + 8 * se < 1.0
     else:
-        assert abs(ratio - 1.0) < 4 * se + 0.01
+        assert abs(ratio - 1.0) < 4 * se
 
 
 def test_trip_counts_are_nbd_and_heavy_buyers_carry_the_spend():
-    """Gamma-distributed need rates give negative-binomial yearly trips (Ehrenberg); top 20% carry ~55%."""
+    """Gamma-distributed need rates give negative-binomial yearly trips (Ehrenberg); the top 20% of customers
+    carry most of the spend (about 60% here), far more than customers alike in all but chance would."""
     # A modest mean, so that the one-trip-a-day limit barely thins the heaviest buyers.
     shape = 1.13
     data = base_data(customers=20000, days=365, replications=1, scheme={})
@@ -68,10 +91,30 @@ def test_trip_counts_are_nbd_and_heavy_buyers_carry_the_spend():
     batches = np.array_split(visits, 20)
     r_hat = [b.mean() ** 2 / (b.var(ddof=1) - b.mean()) for b in batches]
     r, se = _mean_se(r_hat)
-    assert abs(r - shape) < 3 * se + 0.1
-    spend = np.sort(c["spend_counterfactual"].to_numpy())[::-1]
-    top = spend[: spend.size // 5].sum() / spend.sum()
-    assert 0.45 < top < 0.70
+    assert abs(r - shape) < 4 * se
+    spend = c["spend_counterfactual"].to_numpy()
+    top, se_top = _top_share(spend), np.std([_top_share(x) for x in _bootstrap(spend, 200)], ddof=1)
+    # Customers alike (the same trip rate and basket), differing by chance alone: Poisson trips, each
+    # basket drawn from everyone's baskets pooled (drawn here, with a fixed seed).
+    rng = np.random.default_rng(1957)
+    trips = rng.poisson(visits.mean(), visits.size)
+    baskets = spend.sum() / visits.sum() * np.exp(rng.normal(0, 0.5, trips.sum()) - 0.125)
+    alike = np.bincount(np.repeat(np.arange(trips.size), trips), baskets, trips.size)
+    assert top > _top_share(alike) + 4 * se_top
+    assert top > 0.5 + 4 * se_top  # "most": more than half, beyond four standard errors
+
+
+def _top_share(spend: np.ndarray) -> float:
+    """Share of spend carried by the top 20% of customers."""
+    x = np.sort(spend)[::-1]
+    return x[: x.size // 5].sum() / x.sum()
+
+
+def _bootstrap(x: np.ndarray, times: int):
+    """Resamples of customers, with replacement, from a fixed seed."""
+    rng = np.random.default_rng(2006)
+    for _ in range(times):
+        yield x[rng.integers(0, x.size, x.size)]
 
 
 def test_heavy_buyers_self_select_so_the_naive_comparison_overstates_the_effect():
@@ -89,8 +132,9 @@ def test_heavy_buyers_self_select_so_the_naive_comparison_overstates_the_effect(
     assert naive > true + 4 * se_true and true > 0
 
 
-def _points_breakage(expiry: dict | None, redemption: str) -> float:
-    data = base_data(customers=3000, days=240, replications=1)
+def _points_breakage(expiry: dict | None, redemption: str) -> np.ndarray:
+    """Breakage (points expired per point issued) of each of 3 replicates; every call uses the same seeds."""
+    data = base_data(customers=800, days=180, replications=3)
     s = data["scheme"]
     for k in ("tiers", "membership", "member_pricing", "offers"):
         s.pop(k)
@@ -103,17 +147,21 @@ def _points_breakage(expiry: dict | None, redemption: str) -> float:
         s["expiry"] = expiry
     for seg in data["population"]["segments"]:
         seg["defection_per_year"] = 0.0
-    r = simulate(scenario(data))
-    row = r.summary.query("metric == 'breakage_rate' and arm == 'scheme' and segment == 'all'").iloc[0]
-    return row["mean"]
+    d = simulate(scenario(data)).daily
+    g = d[(d.arm == "scheme") & (d.segment == "all")].groupby("replicate")[["points_expired", "points_issued"]].sum()
+    return (g["points_expired"] / g["points_issued"]).to_numpy()
 
 
 def test_breakage_needs_expiry_and_grows_with_friction():
-    assert _points_breakage(None, "manual") == 0.0
+    """Tolerances from the replicates: t standard errors (n - 1 degrees of freedom) of the replicates'
+    breakage, and of their paired differences (the same seeds under both redemption modes)."""
+    assert (_points_breakage(None, "manual") == 0.0).all()
     auto = _points_breakage({"age_days": 60, "inactivity_days": 30}, "auto")
     manual = _points_breakage({"age_days": 60, "inactivity_days": 30}, "manual")
-    assert 0 < auto < manual
-    assert manual > 0.05
+    t = stats.t.ppf(0.999, auto.size - 1)  # a one-sided 0.1% test
+    assert auto.mean() > t * stats.sem(auto)
+    gap = manual - auto
+    assert gap.mean() > t * stats.sem(gap)
 
 
 def _privacy_run(required: list[str]):
@@ -127,24 +175,32 @@ def _privacy_run(required: list[str]):
 
 
 def test_demanding_more_data_loses_the_consent_of_privacy_concerned_customers():
+    """Paired by customer: the same customers (same seed) under both demands."""
     light = _privacy_run(["transactions"])
     heavy = _privacy_run(["transactions", "demographics", "app", "third_party"])
 
-    def consenting(r, seg):
+    def consenting(r):
+        c = r.customers
+        return pd.Series(c.member & ((c.consent.to_numpy() & 1) > 0), index=c.index)
+
+    def summary(r, seg):
         s = r.summary
         return s[(s.metric == "consenting_members") & (s.arm == "scheme") & (s.segment == seg)]["mean"].iloc[0]
 
-    n = 4000  # customers per segment
-    se = np.sqrt(0.25 / n)  # binomial standard error of a share, at its largest
-    drop_concerned = (consenting(light, "concerned") - consenting(heavy, "concerned")) / n
-    drop_relaxed = (consenting(light, "relaxed") - consenting(heavy, "relaxed")) / n
-    assert drop_concerned > 0.1
-    assert drop_concerned > drop_relaxed + 4 * se
-    # With optional sources, the concerned consent to fewer of them.
+    seg = light.customers.segment
+    drop = consenting(light).astype(float) - consenting(heavy).astype(float)  # per customer: 1, 0 or -1
+    for r in (light, heavy):
+        for name in ("concerned", "relaxed"):
+            assert summary(r, name) == consenting(r)[seg == name].sum()
+    (m_c, se_c), (m_r, se_r) = _mean_se(drop[seg == "concerned"]), _mean_se(drop[seg == "relaxed"])
+    assert m_c > 4 * se_c
+    assert m_c > m_r + 4 * np.hypot(se_c, se_r)
+    # With optional sources, the concerned consent to fewer of them (t standard errors of two means).
     c = light.customers[light.customers.member]
-    optional = (c["consent"].to_numpy() >> 1 & 1) + (c["consent"].to_numpy() >> 2 & 1) + (c["consent"].to_numpy() >> 3 & 1)
-    by_seg = pd.Series(optional).groupby(c["segment"].to_numpy()).mean()
-    assert by_seg["concerned"] < by_seg["relaxed"] - 0.5
+    consent = c["consent"].to_numpy()
+    optional = pd.Series((consent >> 1 & 1) + (consent >> 2 & 1) + (consent >> 3 & 1), index=c.index)
+    (m_con, s_con), (m_rel, s_rel) = (_mean_se(optional[c.segment == name]) for name in ("concerned", "relaxed"))
+    assert m_con < m_rel - 4 * np.hypot(s_con, s_rel)
 
 
 def _uplift_per_customer(r, seg: str) -> np.ndarray:
@@ -152,10 +208,10 @@ def _uplift_per_customer(r, seg: str) -> np.ndarray:
     return (c["visits_scheme"] - c["visits_counterfactual"]).to_numpy(float)
 
 
-def _segments_run(scheme_over: dict, seg_a: dict, seg_b: dict, customers=8000):
+def _segments_run(scheme_over: dict, seg_a: dict, seg_b: dict, customers=8000, transactions=False):
     data = base_data(customers=customers, days=240, replications=1)
     data["population"]["segments"] = [{"name": "a", "share": 0.5, **seg_a}, {"name": "b", "share": 0.5, **seg_b}]
-    return simulate(scenario(data, overrides=scheme_over))
+    return simulate(scenario(data, overrides=scheme_over), transactions=transactions)
 
 
 def test_tiers_move_belonging_motivated_customers():
@@ -165,21 +221,30 @@ def test_tiers_move_belonging_motivated_customers():
     effect = {s: _uplift_per_customer(with_tiers, s) - _uplift_per_customer(no_tiers, s) for s in ("a", "b")}
     (ma, sa), (mb, sb) = _mean_se(effect["a"]), _mean_se(effect["b"])
     assert ma > mb + 4 * np.hypot(sa, sb)
-    assert ma > 0
+    assert ma > 4 * sa
 
 
 def test_friction_deters_time_poor_customers():
     seg = lambda tp: {"time_poor_share": tp}  # noqa: E731
     smooth = _segments_run({"scheme.enrolment.friction_per_visit": 0.0}, seg(1.0), seg(0.0))
-    rough = _segments_run({"scheme.enrolment.friction_per_visit": 0.5}, seg(1.0), seg(0.0))
+    rough = _segments_run({"scheme.enrolment.friction_per_visit": 0.5}, seg(1.0), seg(0.0), transactions=True)
     loss = {s: _uplift_per_customer(smooth, s) - _uplift_per_customer(rough, s) for s in ("a", "b")}
     (ma, sa), (mb, sb) = _mean_se(loss["a"]), _mean_se(loss["b"])
     assert ma > mb + 4 * np.hypot(sa, sb)
-    # Time-poor members also link less of their spend.
-    d = rough.daily
-    s = d[(d.arm == "scheme") & (d.segment.isin(["a", "b"]))].groupby("segment")[["linked_sales", "sales"]].sum()
-    linked = s["linked_sales"] / s["sales"]
-    assert linked["a"] < linked["b"] - 0.05
+    # Time-poor members also link less of their spend: shares of members' spend, clustered by customer.
+    t = rough.transactions[rough.transactions.member].copy()
+    t["segment"] = rough.customers.segment.to_numpy()[t.customer_id.to_numpy()]
+    t["linked_amount"] = np.where(t.linked, t.amount, 0.0)
+    (la, se_a), (lb, se_b) = (_share_se(t[t.segment == name]) for name in ("a", "b"))
+    assert la < lb - 4 * np.hypot(se_a, se_b)
+
+
+def _share_se(t: pd.DataFrame) -> tuple[float, float]:
+    """Linked share of spend, sum(linked_amount) / sum(amount), with its standard error clustered by customer."""
+    g = t.groupby("customer_id")[["linked_amount", "amount"]].sum()
+    r = g.linked_amount.sum() / g.amount.sum()
+    u = (g.linked_amount - r * g.amount) / g.amount.sum()
+    return r, float(np.sqrt(len(g) / (len(g) - 1) * (u ** 2).sum()))
 
 
 def test_a_life_event_shifts_baskets_and_the_business_detects_it():
@@ -197,7 +262,7 @@ def test_a_life_event_shifts_baskets_and_the_business_detects_it():
         apply_life_events(pop, day)
     had = pop.last_event_day[babies] >= 0
     grew = pop.household[babies] > before_size
-    assert grew.sum() > 200
+    assert grew.sum() > 4 * np.sqrt(grew.sum())  # clearly more than none: four Poisson standard deviations
     assert (pop.basket_mu[babies][grew] > before_mu[grew]).all()
     assert (pop.categories[babies, 4][grew] > before_gm[grew]).all()
     assert had[grew].all()
@@ -208,12 +273,68 @@ def test_a_life_event_shifts_baskets_and_the_business_detects_it():
     ev = c.set_index("customer_id")["last_life_event_day"]
     t["event_day"] = ev.reindex(t.customer_id).to_numpy()
     hit = t[t.event_day >= 30]
-    after = np.log(hit[hit.day > hit.event_day]["amount"])
-    before = np.log(hit[hit.day < hit.event_day]["amount"])
-    diff = after.mean() - before.mean()
-    se = np.hypot(after.std() / np.sqrt(after.size), before.std() / np.sqrt(before.size))
-    assert diff > 3 * se
+    # Each customer's mean log basket after the event minus before: paired by customer.
+    after, before = hit[hit.day > hit.event_day], hit[hit.day < hit.event_day]
+    diff, se = _paired_by_customer(pd.concat([after.customer_id, before.customer_id]),
+                                   pd.concat([np.log(after.amount), pd.Series(np.nan, index=before.index)]),
+                                   pd.concat([pd.Series(np.nan, index=after.index), np.log(before.amount)]))
+    assert diff > 4 * se
+    # Detection follows the rule: a member who consented throughout (joined before the event, consenting
+    # at the end: consent once withdrawn never returns) and presented the card on at least
+    # life_event_detection_trips trips after the event has been detected.
+    trips_needed = sc.business.insight.life_event_detection_trips
+    linked_after = t[t.linked & (t.day > t.event_day)].groupby("customer_id").size()
+    c["linked_after"] = linked_after.reindex(c.customer_id, fill_value=0).to_numpy()
+    watched = c[c.member & ((c.consent & 1) > 0) & (c.join_day < c.last_life_event_day)
+                & (c.last_life_event_day >= 0) & (c.defection_day_scheme < 0)]
+    due = watched[watched.linked_after >= trips_needed]
+    assert len(due) > 4 * np.sqrt(len(due))
+    assert (due.life_event_detected_day >= due.last_life_event_day).all()
+    seen = t[t.linked & (t.day >= t.event_day)].groupby("customer_id").size()
+    never_seen = c[(c.last_life_event_day >= 0) & ~c.customer_id.isin(seen.index)]
+    assert len(never_seen) > 0
+    assert (never_seen.life_event_detected_day < never_seen.last_life_event_day).all()  # nothing seen, nothing known
     d = model.daily()
     s = d[(d.arm == "scheme") & (d.segment == "all")]
-    assert s["life_events_detected"].sum() > 0.3 * s["life_events"].sum()
-    assert s["insight_life_changes"].iloc[-1] > 0.2
+    detected, events = s["life_events_detected"].sum(), s["life_events"].sum()
+    assert detected > 4 * np.sqrt(detected) and detected <= events
+    # Life-change insight: a mean of detection scores (0-1) over recent events, above zero by four times
+    # the largest standard error such a mean can have.
+    recent = s[s.day >= s.day.max() - 180]["life_events"].sum()
+    assert s["insight_life_changes"].iloc[-1] > 4 * np.sqrt(0.25 / recent)
+
+
+def test_a_devaluation_cuts_reward_value_satisfaction_and_membership():
+    """The shipped devaluation (the voucher goes from 150 to 225 points on day 182) against the same
+    scenario without the change, on the same seed: the runs are identical until the change, so each
+    customer is compared with themselves."""
+    kw = {"customers": 6000, "days": 300, "replications": 1}
+    devalued = simulate(shipped("devaluation", kw))
+    kept = simulate(shipped("devaluation", {**kw, "changes": []}))
+    at_change = simulate(shipped("devaluation", {**kw, "days": 182})).customers  # members on the change day
+    (change,) = shipped("devaluation").changes
+    face, before_pts = 1.5, 150  # the voucher's face value and points (scenarios/devaluation.yaml)
+    after_pts = change.set["scheme.points.rewards.0.points"]
+    # Reward value per point redeemed falls on the day, to face value over the new threshold.
+    for r, per_point_after in ((devalued, face / after_pts), (kept, face / before_pts)):
+        d = r.daily
+        s = d[(d.arm == "scheme") & (d.segment == "all")]
+        for days, want in ((s.day < change.day, face / before_pts), (s.day >= change.day, per_point_after)):
+            x = s[days]
+            assert x.points_redeemed.sum() > 0
+            assert x.reward_value.sum() / x.points_redeemed.sum() == pytest.approx(want, rel=1e-9)
+    pd.testing.assert_frame_equal(devalued.daily[devalued.daily.day < change.day].reset_index(drop=True),
+                                  kept.daily[kept.daily.day < change.day].reset_index(drop=True))
+    # Members' satisfaction falls: paired differences over members of both runs at the end.
+    cd, ck = devalued.customers, kept.customers
+    both = (cd.member & ck.member).to_numpy()
+    fall, se = _mean_se((ck.satisfaction - cd.satisfaction)[both])
+    assert fall > 4 * se
+    # More of the members on the change day have gone by the end: of the customers whose fate differs
+    # between the runs (discordant pairs), more went under the devaluation, beyond four binomial
+    # standard deviations (McNemar).
+    was = at_change.member.to_numpy()
+    gone_devalued, gone_kept = was & ~cd.member.to_numpy(), was & ~ck.member.to_numpy()
+    only_devalued = np.count_nonzero(gone_devalued & ~gone_kept)
+    only_kept = np.count_nonzero(gone_kept & ~gone_devalued)
+    assert only_devalued - only_kept > 4 * np.sqrt(only_devalued + only_kept)

@@ -6,6 +6,11 @@ file matching its checksum) or clearly not one (no manifest, or status partial, 
 ``plot`` refuse in one line); no file under a result's name is half-written (temporary files have
 hidden names). Ctrl-C prints one line, ``interrupted: ...``, and exits with 130.
 
+Each fixed kill must land mid-run: the command exits by the signal (130 after Ctrl-C, killed by
+SIGKILL) and never prints its closing lines (the summary table and ``results: FOLDER``); a command that
+finished first fails the test. Runs are long enough (about 15 s) for that, and kills timed from the
+start of the simulation wait for the command's own output to say it has started.
+
 ``LOYALTYSIM_KILLS=N`` adds N kills at random (seeded) moments to the fixed ones.
 """
 
@@ -17,6 +22,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,9 +43,9 @@ COMPARE = ["compare", "supermarket_points", "member_pricing", *SIZE, "--executor
 WAIT = 120.0
 EXTRA = int(os.environ.get("LOYALTYSIM_KILLS", "0") or 0)
 
-# (command, signal, trigger): ("after", s) s after the start; ("ready", s) s after the results folder
-# appears (the scenario is loaded, the simulation starts); ("appears", glob) as soon as a file matching
-# glob appears in the folder. Delays come from a fixed-seed generator.
+# (command, signal, trigger): ("after", s) s after the start; ("ready", s) s after the command's output
+# says what it runs (the scenario is loaded, the folder claimed, the simulation starts); ("appears",
+# glob) as soon as a file matching glob appears in the folder. Delays come from a fixed-seed generator.
 _rng = random.Random(1995)
 KILLS = [
     (RUN, signal.SIGINT, ("after", round(_rng.uniform(0.2, 0.8), 2))),           # starting up
@@ -55,10 +61,39 @@ for _ in range(EXTRA):
                   _rng.choice([("after", round(_rng.uniform(0.2, 6), 2)), ("ready", round(_rng.uniform(0, 3), 2)),
                                ("appears", _rng.choice([MANIFEST, ".*.tmp", "summary.csv", "customers.parquet",
                                                         "plots", "report.html", "runs/*/plots/*.png"]))])))
+FIXED = len(KILLS) - EXTRA
+"""The first FIXED kills must land mid-run; a random extra one that comes after the end is skipped, saying so."""
 OUTCOMES: Counter = Counter()
+STARTED = "supermarket_points: 2,000 customers, 120 days, 2 replications"
+"""The line run and compare print once the scenario is loaded and the folder claimed, as the simulation starts."""
+FINISHED = ("results: ", "run totals", "mean ± 95%")
+"""What a command prints only once it has finished (the summary table, then the results folder)."""
 
 
-def _kill_when(p: subprocess.Popen, out: Path, trigger: tuple, sig: int) -> None:
+class Output:
+    """A pipe read line by line in a thread, so the test can watch a command's output as it runs."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in iter(stream.readline, b""):
+            self.lines.append(line.decode(errors="replace"))
+        stream.close()
+
+    def says(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def text(self, timeout: float = WAIT) -> str:
+        """Everything the command wrote (waits for the pipe to close)."""
+        self._thread.join(timeout)
+        return "".join(self.lines)
+
+
+def _kill_when(p: subprocess.Popen, out: Path, stdout: Output, trigger: tuple, sig: int) -> bool:
+    """Send ``sig`` at the trigger; return whether it was sent while the command still ran."""
     kind, arg = trigger
     start = time.monotonic()
     ready = None
@@ -68,17 +103,20 @@ def _kill_when(p: subprocess.Popen, out: Path, trigger: tuple, sig: int) -> None
         if kind == "after" and now - start >= arg:
             break
         if kind == "ready":
-            if ready is None and out.exists():
+            if ready is None and stdout.says(STARTED):
                 ready = now
             if ready is not None and now - ready >= arg:
                 break
         if kind == "appears" and out.exists() and next(out.glob(arg), None) is not None:
             break
         time.sleep(0.002)
+    if p.poll() is not None:
+        return False
     try:
         os.killpg(p.pid, sig)  # the whole group, as Ctrl-C in a terminal does (workers included)
     except ProcessLookupError:
-        pass
+        return False
+    return True
 
 
 def _stop(p: subprocess.Popen) -> None:
@@ -140,31 +178,41 @@ def check_folder(out: Path) -> str:
     return "partial"
 
 
-@pytest.mark.parametrize("args, sig, trigger", KILLS,
+@pytest.mark.parametrize("number, args, sig, trigger", [(i, *k) for i, k in enumerate(KILLS)],
                          ids=[f"{a[0]}-{signal.Signals(s).name}-{t[0]}-{t[1]}" for a, s, t in KILLS])
-def test_a_killed_run_leaves_a_result_or_clearly_none(tmp_path, args, sig, trigger):
+def test_a_killed_run_leaves_a_result_or_clearly_none(tmp_path, number, args, sig, trigger):
     out = tmp_path / "out"
+    # Unbuffered, so that the output shows the run has started as soon as it has.
     p = subprocess.Popen([sys.executable, "-m", "loyaltysim", *args, "--out", str(out)], start_new_session=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    stdout, stderr = Output(p.stdout), Output(p.stderr)
     try:
-        _kill_when(p, out, trigger, sig)
-        _, err = p.communicate(timeout=WAIT)
+        sent = _kill_when(p, out, stdout, trigger, sig)
+        p.wait(timeout=WAIT)
     finally:
         _stop(p)
         p.wait(timeout=WAIT)
-    err = err.decode(errors="replace")
+    printed, err = stdout.text(), stderr.text()
     assert "Traceback" not in err, err[-3000:]
-    if p.returncode != 0:  # else the command finished before the signal reached it
-        if sig == signal.SIGINT:
-            assert p.returncode == 130, err[-3000:]
-            lines = err.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("interrupted: "), err
-        else:
-            assert p.returncode == -signal.SIGKILL
     wait_for_group_to_end(p.pid, WAIT, "the command")  # no worker outlives the command
     outcome = check_folder(out)
-    if p.returncode == 0:
-        assert outcome == "complete"
+    finished = p.returncode == 0 or any(mark in printed for mark in FINISHED)
+    if finished and number >= FIXED:
+        assert outcome == "complete" and p.returncode == 0, (p.returncode, outcome)
+        pytest.skip(f"random kill {number - FIXED + 1} at {trigger} came after the command finished "
+                    f"(exit {p.returncode}, folder complete)")
+    # The signal landed mid-run: the command was stopped by it and never finished.
+    assert sent, f"the command ended (exit {p.returncode}) before the signal was sent: make the run longer"
+    assert not finished, f"the command finished before the signal landed (exit {p.returncode}):\n{printed[-2000:]}"
+    if sig == signal.SIGINT:
+        assert p.returncode == 130, (p.returncode, err[-3000:])
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("interrupted: "), err
+    else:
+        assert p.returncode == -signal.SIGKILL, p.returncode
+    if trigger[0] == "ready":  # timed from the start of the simulation, which the output showed
+        assert STARTED in printed, printed
+    assert outcome in ("empty", "partial"), outcome
     OUTCOMES[(signal.Signals(sig).name, outcome)] += 1
     print(f"\nkill {args[0]} {signal.Signals(sig).name} at {trigger}: exit {p.returncode}, folder {outcome}; "
           f"so far {sum(OUTCOMES.values())} kills: {dict(OUTCOMES)}")

@@ -60,17 +60,54 @@ def disk_full_under(monkeypatch, folder: Path, after: int = 0) -> None:
     monkeypatch.setattr(store, "atomic_write", atomic_write)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_an_unwritable_out_is_refused_before_any_work(tmp_path):
+def test_an_out_that_cannot_be_created_is_refused_before_any_work(tmp_path):
+    """Places no one can make a folder, root included: under a file, and in /proc."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file sits where a folder should be\n")
+    line = one_line_error(invoke("run", "supermarket_points", *TINY, "--out", blocker / "sub"),
+                          f"--out {blocker / 'sub'}", "cannot create the folder")
+    assert os.strerror(errno.ENOTDIR) in line
+    one_line_error(invoke("run", "supermarket_points", *TINY, "--out", blocker), f"--out {blocker}",
+                   "is a file, not a folder")
+    assert blocker.read_text() == "a file sits where a folder should be\n"  # untouched
+    proc = Path("/proc") / f"loyaltysim-test-{os.getpid()}"
+    if Path("/proc/self").is_dir():  # Linux: procfs makes no folders for anyone
+        one_line_error(invoke("run", "supermarket_points", *TINY, "--out", proc / "sub"), f"--out {proc / 'sub'}",
+                       "cannot create the folder")
+        assert not proc.exists()
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """An empty folder this process cannot write into: read-only by its mode, or, for root (who ignores
+    modes, as in CI), a read-only tmpfs mounted there."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o555)
+    if os.geteuid() != 0:
+        locked.chmod(0o555)
+        try:
+            yield locked
+        finally:
+            locked.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=4k", "tmpfs", str(locked)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"running as root, which writes into read-only folders, and cannot mount a read-only "
+                    f"tmpfs here ({mounted.stderr.strip() or mounted.returncode})")
     try:
-        one_line_error(invoke("run", "supermarket_points", *TINY, "--out", locked), f"--out {locked}",
-                       "not writable")
-        one_line_error(invoke("run", "supermarket_points", *TINY, "--out", locked / "sub"), "cannot create")
+        yield locked
     finally:
-        locked.chmod(0o755)
+        subprocess.run(["umount", str(locked)], check=True)
+
+
+def test_an_unwritable_out_is_refused_before_any_work(unwritable_folder):
+    locked = unwritable_folder
+    assert not os.access(locked, os.W_OK)  # as the command sees it
+    one_line_error(invoke("run", "supermarket_points", *TINY, "--out", locked), f"--out {locked}", "not writable")
+    one_line_error(invoke("run", "supermarket_points", *TINY, "--out", locked / "sub"), f"--out {locked / 'sub'}",
+                   "cannot create")
+    assert not any(locked.iterdir())
 
 
 @pytest.mark.parametrize("command", ["run", "compare"])

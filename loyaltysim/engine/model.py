@@ -10,6 +10,7 @@ import pandas as pd
 
 from loyaltysim.engine import behaviour, insight
 from loyaltysim.engine.arms import CounterfactualArm, SchemeArm
+from loyaltysim.engine.dynamics import Dynamics
 from loyaltysim.engine.mechanics import enrolment
 from loyaltysim.engine.mechanics.base import Today
 from loyaltysim.engine.population import Population, apply_life_events, synthesise
@@ -49,6 +50,7 @@ class LoyaltyModel(mesa.Model):
         self.clock = Clock(0, WEEKDAYS.index(scenario.start_weekday))
         self.population: Population = synthesise(scenario, replicate)
         pop = self.population
+        self.dynamics = Dynamics(scenario, pop, replicate)
         self.streams = Streams(scenario.seed, replicate, pop.n)
         self.n_segments = len(pop.segment_names)
         self.segment_bounds = pop.segment_bounds
@@ -88,7 +90,8 @@ class LoyaltyModel(mesa.Model):
     def step(self) -> None:
         """Simulate one day for both arms on the same draws, in this order:
 
-        1. life events happen (to the shared population: they are exogenous to the scheme);
+        1. life events happen, habits drift and seasons turn (to the shared population: they are
+           exogenous to the scheme);
         2. a need arises (or not), more often for members close to a reward;
         3. the customer chooses this retailer or the competition (binary logit);
         4. the basket is drawn: value, category split, brands, hour
@@ -104,6 +107,7 @@ class LoyaltyModel(mesa.Model):
         self._apply_change(day)
         draws = self.streams.day()
         events = apply_life_events(self.population, day)                 # 1
+        self.dynamics.step(self.population, day)                          # habits drift, seasons turn
         self.priors.refresh(self.population, events)
         drawn = None  # the first arm's trips: the second copies their baskets (same customers, same draws)
         for arm in self.arms:

@@ -81,6 +81,7 @@ class Population:
     # float32 (7, n) chance of a shopping need on each weekday (need_rate x weekday weight), one row per
     # weekday so that a day reads one contiguous row rather than a column of the (n, 7) weights.
     need_by_weekday: np.ndarray = field(default=None)
+    season: float = 1.0  # the calendar's factor on needs this week (engine.dynamics)
 
     def __post_init__(self) -> None:
         self.refresh_mean_basket(slice(None))
@@ -276,7 +277,7 @@ def apply_life_events(pop: Population, day: int) -> np.ndarray:
             wk = pop.weekday[c]
             wk[:, :5] *= 1.3
             pop.weekday[c] = wk / wk.sum(axis=1, keepdims=True) * 7.0
-            pop.need_by_weekday[:, c] = pop.need_rate[c] * pop.weekday[c].T
+            pop.need_by_weekday[:, c] = (pop.need_rate[c] * np.float32(pop.season)) * pop.weekday[c].T
             hrs = pop.hours[c]
             hrs[:, 1] += 0.3
             pop.hours[c] = hrs / hrs.sum(axis=1, keepdims=True)

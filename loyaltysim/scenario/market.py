@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, NonNegativeFloat, field_validator, model_validator
 
 from loyaltysim.scenario.base import CATEGORIES, MAX_DAYS, Strict
 
@@ -73,3 +73,22 @@ class Behaviour(Strict):
     satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of members' recent net value and satisfaction. Assumption.")
     expected_value_share: float = Field(0.01, gt=0, description="Net value as a share of spend that members expect: above it they are satisfied with the scheme (stay, consent, refer), below it not. Assumption (1% of spend, Tesco 1995).")
     lapse_days: int = Field(60, ge=1, le=MAX_DAYS, description="A customer with no visit for this long is lapsed.")
+
+
+class Calendar(Strict):
+    """Seasons and holiday weeks: a factor on every customer's chance of a shopping need in each week
+    of the year (1 = an ordinary week), applied in both arms alike."""
+
+    weekly_factors: list[NonNegativeFloat] = Field(min_length=52, max_length=53, description="Factor for each week of the year, 52 or 53 of them, each 0 or more.")
+    first_week: int = Field(1, ge=1, le=53, description="Week of the year that day 0 falls in (1 = the first).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Calendar":
+        if self.first_week > len(self.weekly_factors):
+            raise ValueError(f"first_week {self.first_week} is past the {len(self.weekly_factors)} weekly_factors")
+        return self
+
+    def factor(self, day: int) -> float:
+        """The factor of the week ``day`` falls in."""
+        return self.weekly_factors[(self.first_week - 1 + day // 7) % len(self.weekly_factors)]
+

@@ -10,58 +10,21 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from loyaltysim.scenario.base import (  # noqa: F401  (re-exported)
-    CATEGORIES,
-    CJ,
-    DATA_SOURCES,
-    HOUR_BAND_HOURS,
-    HOUR_BANDS,
-    INCOME_BANDS,
-    INSIGHT_DIMENSIONS,
-    LIFE_EVENTS,
-    MAX_DAYS,
-    WEEKDAYS,
-    BetaDist,
-    GammaDist,
-    NormalDist,
-    Strict,
+    CATEGORIES, CJ, DATA_SOURCES, HOUR_BANDS, HOUR_BAND_HOURS, INCOME_BANDS, INSIGHT_DIMENSIONS, LIFE_EVENTS,
+    MAX_DAYS, WEEKDAYS, BetaDist, GammaDist, NormalDist, Strict,
 )
 from loyaltysim.scenario.market import (  # noqa: F401  (re-exported)
-    Behaviour,
-    Business,
-    Change,
-    Competition,
-    Insight,
-    Verdict,
+    Behaviour, Business, Calendar, Change, Competition, Insight, Verdict,
 )
 from loyaltysim.scenario.population import (  # noqa: F401  (re-exported)
-    LifeEventRates,
-    Motivations,
-    Population,
-    Segment,
+    LifeEventRates, Motivations, NeedDrift, Population, Segment,
 )
 from loyaltysim.scenario.scheme import (  # noqa: F401  (re-exported)
-    Challenges,
-    Costs,
-    DataCollection,
-    Enrolment,
-    Expiry,
-    GoalGradient,
-    MemberPricing,
-    Membership,
-    Offers,
-    Points,
-    Promotion,
-    Redemption,
-    Reward,
-    Scheme,
-    Stamps,
-    Tier,
-    Tiers,
+    Challenges, Costs, DataCollection, Enrolment, Expiry, GoalGradient, MemberPricing, Membership, Offers, Points,
+    Promotion, Redemption, Reward, Scheme, Stamps, Tier, Tiers,
 )
 from loyaltysim.scenario.sweep_design import (  # noqa: F401  (re-exported)
-    MAX_SWEEP_POINTS,
-    NOT_SWEPT,
-    SweepDesign,
+    MAX_SWEEP_POINTS, NOT_SWEPT, SweepDesign,
 )
 
 
@@ -82,6 +45,7 @@ class Scenario(Strict):
     competition: Competition = Field(Competition(), description="The outside option.")
     behaviour: Behaviour = Field(Behaviour(), description="Choice and state dynamics.")
     changes: list[Change] = Field([], description="Changes over time.")
+    calendar: Calendar | None = Field(None, description="Seasons and holiday weeks (none: every week alike).")
     verdict: Verdict = Field(Verdict(), description="Verdict settings.")
     sweep: SweepDesign | None = Field(
         None, exclude=True, description="A parameter sweep over this scenario, run by `loyaltysim sweep` "

@@ -5,16 +5,7 @@ from __future__ import annotations
 from pydantic import Field, PositiveFloat, field_validator, model_validator
 
 from loyaltysim.scenario.base import (
-    CATEGORIES,
-    CJ,
-    HOUR_BANDS,
-    INCOME_BANDS,
-    WEEKDAYS,
-    BetaDist,
-    GammaDist,
-    NormalDist,
-    Strict,
-    _shares,
+    CATEGORIES, CJ, HOUR_BANDS, INCOME_BANDS, MAX_DAYS, WEEKDAYS, BetaDist, GammaDist, NormalDist, Strict, _shares,
 )
 
 
@@ -36,6 +27,15 @@ class LifeEventRates(Strict):
     move: float = Field(0.08, ge=0, le=1, description="Per year. Assumption (about 1 in 12 households moves a year).")
     income_change: float = Field(0.10, ge=0, le=1, description="Per year; income rises or falls by about 20%. Assumption.")
     retirement: float = Field(0.02, ge=0, le=1, description="Per year. Assumption.")
+
+
+class NeedDrift(Strict):
+    """Habits that drift: each customer's log need rate wanders around their own level (a mean-reverting,
+    Ornstein-Uhlenbeck process, stepped weekly), so heavy and light buyers regress toward the middle
+    from quarter to quarter, as panels show, while the population's mean rate stays where it was."""
+
+    time_scale_days: float = Field(gt=0, le=100 * MAX_DAYS, description="E-folding time of a deviation from the customer's own level, in days. Calibration target: the quarter-to-quarter correlation of households' trips (The Complete Journey: Q1 vs Q4 0.715).")
+    sd: float = Field(ge=0, le=3, description="Long-run standard deviation of the log need rate around the customer's own level. Calibration target: as time_scale_days.")
 
 
 class Segment(Strict):
@@ -76,6 +76,7 @@ class Segment(Strict):
         description="Base utility of this retailer over the competition (logit scale) before any scheme. Assumption: an even split on average.")
     defection_per_year: float = Field(0.10, ge=0, le=1, description="Yearly chance a customer leaves the retailer for good, with no scheme value either way. Assumption.")
     life_events: LifeEventRates = Field(LifeEventRates(), description="Yearly life-event probabilities.")
+    need_drift: NeedDrift | None = Field(None, description="Habits that drift over time (none: each customer's need rate stays at its level apart from life events).")
 
     @field_validator("household_size")
     @classmethod

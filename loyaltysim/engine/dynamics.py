@@ -1,0 +1,59 @@
+"""Customers over time: habits that drift and the seasons of the year, acting on every customer's chance
+of a shopping need. Both act on the shared population, so both arms see them alike (common random
+numbers hold), and neither does anything unless the scenario asks for it.
+
+Drift: each customer's log need rate is their own level plus a deviation that follows a mean-reverting
+(Ornstein-Uhlenbeck) process with time scale ``tau`` and long-run sd ``sigma``, stepped weekly and exactly:
+``dev' = a dev + sigma sqrt(1 - a^2) z`` with ``a = exp(-7 / tau)``. Deviations start in the long run's
+distribution, and the rate is ``level * exp(dev - sigma^2 / 2)``, so the population's mean rate is the
+level's: drift moves who shops how often, not how much shopping there is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loyaltysim.engine.population import Population
+from loyaltysim.engine.rng import population_rng
+from loyaltysim.scenario.models import Scenario
+
+DRIFT_EVERY_DAYS = 7
+"""Need rates drift in weekly steps (a week is the finest grain panel persistence is measured at)."""
+
+
+class Dynamics:
+    """Drift of need rates and the calendar's seasons for one replicate's population."""
+
+    def __init__(self, scenario: Scenario, pop: Population, replicate: int) -> None:
+        self.calendar = scenario.calendar
+        segs = scenario.population.segments
+        drift = [s.need_drift for s in segs]
+        self.drifts = any(d is not None and d.sd > 0 for d in drift)
+        if self.drifts:
+            per_seg = lambda values: np.asarray(values, np.float64)[pop.segment]  # noqa: E731
+            self.sigma = per_seg([d.sd if d else 0.0 for d in drift])
+            self.a = per_seg([np.exp(-DRIFT_EVERY_DAYS / d.time_scale_days) if d else 1.0 for d in drift])
+            self.level = pop.need_rate.astype(np.float64)
+            self.rng = population_rng(scenario.seed, replicate, "need_drift")
+            self.dev = self.sigma * self.rng.standard_normal(pop.n)
+        if self.active:
+            self._refresh(pop, 0)
+
+    @property
+    def active(self) -> bool:
+        return self.drifts or self.calendar is not None
+
+    def step(self, pop: Population, day: int) -> None:
+        """At the start of ``day``: a week's drift and the week's season, every seventh day."""
+        if not self.active or day == 0 or day % DRIFT_EVERY_DAYS:
+            return
+        if self.drifts:
+            z = self.rng.standard_normal(pop.n)
+            self.dev = self.a * self.dev + self.sigma * np.sqrt(1.0 - self.a ** 2) * z
+        self._refresh(pop, day)
+
+    def _refresh(self, pop: Population, day: int) -> None:
+        if self.drifts:
+            pop.need_rate[:] = self.level * np.exp(self.dev - 0.5 * self.sigma ** 2)
+        pop.season = self.calendar.factor(day) if self.calendar is not None else 1.0
+        pop.need_by_weekday[:] = (pop.need_rate * np.float32(pop.season)) * pop.weekday.T
