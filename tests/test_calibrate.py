@@ -7,6 +7,7 @@ parameters and the sample's size (not taken from the fitter), so a biased fitter
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from loyaltysim.scenario.models import CATEGORIES, HOUR_BANDS, Population, Segme
 
 DATA = Path(__file__).parent / "data"
 SHIPPED = Path(__file__).resolve().parent.parent / "scenarios" / "populations" / "grocery_completejourney.yaml"
+SHIPPED_CALENDAR = SHIPPED.parent.parent / "calendars" / "grocery_completejourney.yaml"
 Z = 4.0  # standard errors allowed: with about 20 checks, a correct fitter fails about once in 800 seeds
 
 NO_LIFE_EVENTS = {"new_baby": 0, "child_leaves": 0, "move": 0, "income_change": 0, "retirement": 0}
@@ -159,7 +161,7 @@ def test_check_reproduces_the_log_the_population_was_fitted_to(simulated):
         assert abs(row["simulated"] - row["data"]) < Z * both * se
     q50 = t.loc[("basket value", "q50")]
     assert abs(math.log(q50["simulated"] / q50["data"])) < 0.05
-    assert set(table.columns) == {"section", "statistic", "data", "simulated", "ratio"}
+    assert set(table.columns) == {"section", "statistic", "data", "simulated", "low", "high", "ratio"}
     assert ("hour-band share", "early") not in t.index   # the log has no times
     import matplotlib
     matplotlib.use("Agg")
@@ -363,6 +365,9 @@ def test_completejourney_is_read_in_local_time_and_refits_the_shipped_population
     assert 0.31 < weekend < 0.33                       # US Eastern local time, not the stored UTC
     assert baskets.dt.hour.value_counts().idxmax() == 17
     shipped = yaml.safe_load(SHIPPED.read_text())["population"]
+    drift = shipped["segments"][0].get("need_drift")  # fitted by simulation (--drift fit), too slow to redo here
+    if drift is not None:
+        fit = cal.with_drift(fit, drift["time_scale_days"], drift["sd"])
     assert fit.population == shipped                   # the shipped file is this fit, unedited
 
 
@@ -387,3 +392,142 @@ def test_numeric_ids_become_integers_but_leading_zeros_stay_text(tmp_path):
     assert cal.read_transactions(path)["customer_id"].tolist() == ["007", "7"]
     path.write_text("customer_id,date,amount\n12,2025-01-06,1\n7,2025-01-06,2\n")
     assert cal.read_transactions(path)["customer_id"].tolist() == [12, 7]
+
+
+# ---------------------------------------------------------------- customers over time
+
+def _trips(days_by_customer: dict) -> pd.DataFrame:
+    rows = [(c, d) for c, days in days_by_customer.items() for d in days]
+    return pd.DataFrame(rows, columns=["customer_id", "date"])
+
+
+def test_dynamics_statistics_of_a_hand_built_panel():
+    # Quarters are days 0-90 and 91-181 of a 182-day window; "settled" customers shop in days 0-27.
+    trips = _trips({"A": [0, 10, 20, 30, 100, 110], "B": [5, 95, 120, 150], "C": [1, 2], "D": [100],
+                    "E": [50, 100, 101], "G": [3]})
+    d = cal.panel_dynamics(trips, days=182, n_customers=7)        # a seventh customer, F, never shops
+    q1, q4 = [4, 1, 2, 0, 1, 1, 0], [2, 3, 0, 1, 2, 0, 0]          # A B C D E G F, counted by hand
+    assert d.correlation == pytest.approx(statistics.correlation(q1, q4))
+    # Settled: A (4 -> 2), B (1 -> 3), C (2 -> 0), G (1 -> 0). A fifth of 4 is 0.8 customers: B and G tie
+    # at the lightest and count 0.4 each, so (0.4 * 3 + 0.4 * 0) / (0.4 * 1 + 0.4 * 1).
+    assert d.light_growth == pytest.approx(1.5)
+    assert d.total_growth == pytest.approx(8 / 9)
+    assert d.absent_first == pytest.approx(2 / 7) and d.absent_last == pytest.approx(3 / 7)
+    assert d.weekly_factors is None and math.isnan(d.seasonality_sd)   # under 52 weeks
+    with pytest.raises(cal.CalibrationError, match="covers 120 days; at least 182"):
+        cal.panel_dynamics(trips, days=120)
+
+
+def test_weekly_factors_are_totals_over_their_trend():
+    # 100 trips a week, 126 in the first and last weeks: the least-squares trend is flat at the mean, 101.
+    totals = [126] + [100] * 50 + [126]
+    day = np.concatenate([7 * w + np.arange(n) % 7 for w, n in enumerate(totals)])
+    trips = pd.DataFrame({"customer_id": np.arange(day.size), "date": day})
+    f = cal.panel_dynamics(trips, days=364).weekly_factors
+    np.testing.assert_allclose(f, np.array(totals) / 101)
+    calendar = cal.fit_calendar(cal.panel_dynamics(trips, days=364))
+    assert calendar["first_week"] == 1 and len(calendar["weekly_factors"]) == 52
+
+
+def test_drift_changes_the_need_shape_so_yearly_trips_keep_their_spread(simulated):
+    fit = simulated["fit"]
+    drifting = cal.with_drift(fit, 120.0, 0.4)
+    seg, seg0 = drifting.population["segments"][0], fit.population["segments"][0]
+    assert seg["need_drift"] == {"time_scale_days": 120.0, "sd": 0.4}
+    # Weekly OU steps over 365 days, lognormal: cv^2 of the year's mean multiplier by direct simulation.
+    rng = np.random.default_rng(5)
+    a, dev, total = math.exp(-7 / 120), 0.4 * rng.standard_normal(20000), np.zeros(20000)
+    for w in range(53):
+        total += np.exp(dev - 0.08) * (7 if w < 52 else 1)
+        dev = a * dev + 0.4 * math.sqrt(1 - a * a) * rng.standard_normal(20000)
+    cv2 = (total / 365).var()
+    shape0 = simulated["est"].loc["trips_per_year.shape", "value"]
+    expected = 1 / ((1 + 1 / shape0) / (1 + cv2) - 1)
+    assert seg["trips_per_year"]["shape"] == pytest.approx(expected, rel=0.05)
+    assert {k: v for k, v in seg.items() if k not in ("need_drift", "trips_per_year")} == \
+        {k: v for k, v in seg0.items() if k != "trips_per_year"}
+
+
+DRIFT = {"time_scale_days": 120.0, "sd": 0.5}
+
+
+def test_the_drift_fit_recovers_a_known_drift():
+    n = 2000
+    seg = {"name": "gen", "share": 1.0, "retailer_preference": {"mean": 8.0, "sd": 0.0}, "defection_per_year": 0.0,
+           "life_events": NO_LIFE_EVENTS, **TRUE, "need_drift": DRIFT}
+    sim = cal.simulate_trips({"segments": [seg]}, customers=n, days=364, seed=77)
+    tx = pd.DataFrame({"customer_id": sim["customer_id"], "amount": sim["amount"],
+                       "timestamp": pd.Timestamp("2025-01-06") + pd.to_timedelta(sim["date"], "D")})
+    fit = cal.fit_population(tx, n_customers=n, store_share=1.0, defection_per_year=0.0)
+    target = cal.panel_dynamics(cal.trips_table(tx), n_customers=n)
+    got = cal.fit_drift(fit, target, customers=n, seeds=(11, 12, 13), time_scales=(60.0, 120.0, 240.0),
+                        sds=(0.25, 0.5, 0.75))
+    # Tolerance: the fit's own standard errors, from the spread of its per-seed fits (panel and simulations alike).
+    assert 0 < got.sd_se < 0.2 and 0 < got.log_time_scale_se < 1.0
+    assert abs(got.sd - DRIFT["sd"]) < Z * got.sd_se
+    assert abs(math.log(got.time_scale_days / DRIFT["time_scale_days"])) < Z * got.log_time_scale_se
+    assert len(got.grid) == 27 and "habits drift" in got.note()
+
+
+def test_calendar_files_are_written_read_and_refused_in_one_line(tmp_path):
+    factors = [1.0 + 0.1 * math.sin(w / 5) for w in range(52)]
+    path = cal.write_calendar(tmp_path / "cal.yaml", {"weekly_factors": factors, "first_week": 1}, header="a test")
+    assert path.read_text().startswith("# a test\n")
+    assert cal.load_calendar(path).weekly_factors == pytest.approx(factors)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("weekly_factors: [1.0, -0.5]\n")
+    with pytest.raises(LoyaltysimError) as err:
+        cal.load_calendar(bad)
+    text = str(err.value)
+    assert "\n" not in text and str(bad) in text and "calendar.weekly_factors" in text
+    bad.write_text("weekly_factors: " + str([1.0] * 52) + "\nfirst_wek: 2\n")
+    with pytest.raises(LoyaltysimError, match="first_wek"):
+        cal.load_calendar(bad)
+
+
+def test_drift_and_calendar_options_are_checked_in_one_line(simulated, tmp_path):
+    short = simulated["log"][simulated["log"]["timestamp"] < simulated["log"]["timestamp"].min() + pd.Timedelta(days=100)]
+    path = tmp_path / "short.csv"
+    short.assign(date=short["timestamp"].dt.strftime("%Y-%m-%d"))[["customer_id", "date", "amount"]].to_csv(path, index=False)
+    with pytest.raises(cal.CalibrationError, match=r"^--calendar: the log covers 100 days; at least 182 are needed$"):
+        cal.calibrate(path, calendar_out=tmp_path / "c.yaml")
+    with pytest.raises(cal.CalibrationError, match=r"^drift: 'sometimes' is not a drift"):
+        cal.calibrate(path, drift="sometimes")
+    with pytest.raises(cal.CalibrationError, match=r"^drift: time_scale_days must be above 0"):
+        cal.calibrate(path, drift=(0.0, 0.5))
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_the_shipped_calendar_is_52_factors_about_one_from_the_completejourney():
+    text = SHIPPED_CALENDAR.read_text(encoding="utf-8")
+    assert "simulated from real patterns" in text and "The Complete Journey" in text
+    calendar = cal.load_calendar(SHIPPED_CALENDAR)
+    f = np.array(calendar.weekly_factors)
+    assert f.size == 52 and (f >= 0).all() and calendar.first_week == 1
+    assert abs(f.mean() - 1) < 1e-3
+
+
+def test_check_sets_the_dynamics_beside_the_data_with_intervals(simulated):
+    table = cal.check(simulated["fit"], simulated["log"], n_customers=N, seed=3, seeds=2)
+    t = table.set_index(["section", "statistic"])
+    row = t.loc[("dynamics", "Q1-Q4 trip correlation")]
+    assert row["low"] <= row["simulated"] <= row["high"]
+    # No drift in the log or the fit: the simulated correlation is the data's within sampling error.
+    assert abs(row["simulated"] - row["data"]) < Z * math.sqrt(1.5) * (1 - row["data"] ** 2) / math.sqrt(N)
+    assert ("seasons", "weekly factor sd") in t.index
+
+
+def test_an_impossible_drift_option_is_one_line_from_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from loyaltysim.cli import app
+
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date,amount\n1,2025-01-01,5\n")
+    for value, text in (("0,0.5", "--drift 0,0.5: the time scale must be above 0 days"),
+                        ("often", "--drift often: expected fit, none or DAYS,SD")):
+        res = CliRunner().invoke(app, ["calibrate", str(log), "--drift", value, "--out", str(tmp_path / "p.yaml")])
+        assert res.exit_code == 2
+        lines = (res.stderr if hasattr(res, "stderr") else res.output).strip().splitlines()
+        assert len(lines) == 1 and text in lines[0]
+    assert not (tmp_path / "p.yaml").exists()

@@ -17,6 +17,7 @@ from loyaltysim.errors import RunError
 
 CALIBRATE_EXAMPLES = examples(
     "loyaltysim calibrate --dataset completejourney --check --out population.yaml",
+    "loyaltysim calibrate --dataset completejourney --drift fit --calendar calendar.yaml --check",
     "loyaltysim calibrate my_transactions.csv --column customer_id=household --out population.yaml",
 )
 EXPORT_EXAMPLES = examples("loyaltysim run coffee_stamps --transactions --out results/coffee",
@@ -45,6 +46,22 @@ def _category_map(path: Optional[Path]) -> Optional[dict]:
         raise RunError(f"{path}: a category map is a YAML mapping of your categories to loyaltysim's "
                        "(e.g. Bakery: deli_bakery)")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def _drift(text: Optional[str]):
+    """``--drift``: None, "fit", or (time scale in days, sd) from DAYS,SD (one-line error if malformed)."""
+    if text is None or text.strip() == "none":
+        return None
+    if text.strip() == "fit":
+        return "fit"
+    parts = text.split(",")
+    try:
+        tau, sd = (float(p) for p in parts)
+    except ValueError:
+        raise RunError(f"--drift {text}: expected fit, none or DAYS,SD (e.g. --drift 120,0.5)") from None
+    if not (tau > 0 and 0 <= sd <= 3):
+        raise RunError(f"--drift {text}: the time scale must be above 0 days and the sd in [0, 3]")
+    return tau, sd
 
 
 def _print_table(frame, title: str, columns: list[str]) -> None:
@@ -84,7 +101,14 @@ def calibrate(
     check: bool = typer.Option(False, "--check", show_default=False, help="Simulate the fitted population with no scheme and compare with the data."),
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", help="With --check: where to draw the comparison "
                                         "(default: beside --out, as <name>.check.png)."),
-    seed: int = typer.Option(1, "--seed", min=0, metavar="N", help="Seed of the --check simulation."),
+    seed: int = typer.Option(1, "--seed", min=0, metavar="N", help="Seed of the first --check simulation."),
+    check_seeds: int = typer.Option(5, "--check-seeds", min=1, metavar="N", help="Simulations in --check (seeds SEED, "
+                                    "SEED+1, ...): the mean and a 95% t-interval over them."),
+    drift: Optional[str] = typer.Option(None, "--drift", metavar="fit|none|DAYS,SD", help="Habits that drift: fit "
+                                        "(by simulation to the log's first-vs-last-quarter trips; about 2 minutes), none "
+                                        "(default) or a time scale in days and an sd."),
+    calendar: Optional[Path] = typer.Option(None, "--calendar", metavar="FILE", help="Write the log's weekly seasons "
+                                            "(52 factors; needs a year of data) to FILE; --check then simulates with them."),
 ) -> None:
     """Fit a population spec from a transaction log; print the fit and write a population file."""
     from loyaltysim.data import calibrate as cal
@@ -100,17 +124,21 @@ def calibrate(
         options["segments"] = segments
     fit, log = cal.calibrate(transactions, dataset=dataset, demographics=demographics,
                              columns=_pairs(column, "--column") or None, date_format=date_format,
-                             category_map=_category_map(category_map), out=out, **options)
+                             category_map=_category_map(category_map), out=out, drift=_drift(drift),
+                             calendar_out=calendar, **options)
     for note in fit.notes:
         say(f"note: {note}")
     _print_table(fit.table, "Fit: data against the fitted model", ["segment", "section", "statistic", "data", "fitted"])
     say(f"population: {out}")
+    if calendar is not None:
+        say(f"calendar: {calendar}")
     if check:
         import matplotlib.pyplot as plt
 
-        table = cal.check(fit, log, n_customers=fit.assumptions["n_customers"], trip=fit.assumptions["trip"], seed=seed)
-        _print_table(table, "Check: simulated with no scheme against the data",
-                     ["section", "statistic", "data", "simulated", "ratio"])
+        table = cal.check(fit, log, n_customers=fit.assumptions["n_customers"], trip=fit.assumptions["trip"], seed=seed,
+                          seeds=check_seeds, calendar=fit.calendar if calendar is not None else None)
+        _print_table(table, f"Check: simulated with no scheme against the data (mean of {check_seeds} seeds, 95% interval)",
+                     ["section", "statistic", "data", "simulated", "low", "high", "ratio"])
         fig, ax = plt.subplots(figsize=(7, 0.22 * len(table) + 1.5))
         cal.plot_check(table, ax=ax)
         fig.tight_layout()

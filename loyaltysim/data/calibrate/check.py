@@ -11,27 +11,37 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from loyaltysim.data.calibrate.dynamics import QUARTER_DAYS, load_calendar, panel_dynamics
 from loyaltysim.data.calibrate.fitting import Fit
 from loyaltysim.data.calibrate.nbd import fit_nbd
-from loyaltysim.data.calibrate.panel import PERCENTILES, observed_window, top_spend_share, trip_counts, trips_table
+from loyaltysim.data.calibrate.panel import (
+    PERCENTILES, CalibrationError, observed_window, top_spend_share, trip_counts, trips_table,
+)
 from loyaltysim.data.calibrate.population_file import as_population
-from loyaltysim.scenario.models import CATEGORIES, HOUR_BANDS, WEEKDAYS, Population, Scenario
+from loyaltysim.results.summary import mean_interval
+from loyaltysim.scenario.models import CATEGORIES, HOUR_BANDS, WEEKDAYS, Calendar, Population, Scenario
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
 def simulate_trips(population: Fit | Mapping | Population | str | Path, *, customers: int, days: int,
-                   start_weekday: str = "mon", seed: int = 1) -> pd.DataFrame:
-    """Simulate a population with no scheme and return its trips in :func:`trips_table` columns
-    (``date`` is the day index; ``band`` the hour band; ``cat_*`` spend by category)."""
+                   start_weekday: str = "mon", seed: int = 1,
+                   calendar: Mapping | Calendar | str | Path | None = None) -> pd.DataFrame:
+    """Simulate a population with no scheme (and, if given, a calendar of seasons: a mapping or a
+    calendar file) and return its trips in :func:`trips_table` columns (``date`` is the day index;
+    ``band`` the hour band; ``cat_*`` spend by category)."""
     # Imported here: the model (and what it compiles) loads only when a check runs.
     from loyaltysim.engine.model import LoyaltyModel
 
     pop = as_population(population)
+    if isinstance(calendar, (str, Path)):
+        calendar = load_calendar(calendar)
+    if isinstance(calendar, Calendar):
+        calendar = calendar.model_dump(mode="json")
     sc = Scenario.model_validate({"name": "calibration_check", "customers": customers, "days": days,
                                   "replications": 1, "seed": seed, "start_weekday": start_weekday,
-                                  "population": pop.model_dump(mode="json")})
+                                  "population": pop.model_dump(mode="json"), "calendar": calendar})
 
     kept: list[tuple] = []
 
@@ -83,15 +93,22 @@ def _stats(trips: pd.DataFrame, years: float, n_customers: int | None) -> list[t
 
 
 def check(population: Fit | Mapping | Population | str | Path, transactions: pd.DataFrame, *,
-          n_customers: int | None = None, trip: str = "day", seed: int = 1) -> pd.DataFrame:
-    """Simulate ``population`` with no scheme over the log's window and set it beside the data.
+          n_customers: int | None = None, trip: str = "day", seed: int = 1, seeds: int = 1,
+          calendar: Mapping | Calendar | str | Path | None = None) -> pd.DataFrame:
+    """Simulate ``population`` with no scheme over the log's window, ``seeds`` times (seeds ``seed``,
+    ``seed + 1``, ...), with ``calendar`` if given, and set it beside the data.
 
-    Returns a table (section, statistic, data, simulated, ratio): trips per customer (mean, variance,
-    quantiles, NBD shape), basket-value quantiles, the top 20% of customers' share of spend, weekday
-    and hour-band shares (hours only when the log has times) and category shares (when it has
-    categories). Trip statistics are over customers with at least one trip unless ``n_customers``
-    (the base including non-buyers) is given; the simulated base is sized to give as many buyers.
+    Returns a table (section, statistic, data, simulated, low, high, ratio): trips per customer (mean,
+    variance, quantiles, NBD shape), basket-value quantiles, the top 20% of customers' share of spend,
+    weekday and hour-band shares (hours only when the log has times), category shares (when it has
+    categories) and, for a log of 26 weeks or more, the dynamics of
+    :class:`~loyaltysim.data.calibrate.dynamics.PanelDynamics` (seasons from 52 weeks). ``simulated``
+    is the mean over seeds, ``low``-``high`` its 95% t-interval (nan for one seed). Trip statistics are
+    over customers with at least one trip unless ``n_customers`` (the base including non-buyers) is
+    given; the simulated base is sized to give as many buyers.
     """
+    if seeds < 1:
+        raise CalibrationError(f"seeds must be at least 1 (got {seeds})")
     data = trips_table(transactions, trip)
     start, _, days, years = observed_window(data)
     if n_customers is None:
@@ -100,18 +117,27 @@ def check(population: Fit | Mapping | Population | str | Path, transactions: pd.
         sim_n = math.ceil(buyers.size / max(1.0 - zero_share, 1e-3))
     else:
         sim_n = n_customers
-    sim = simulate_trips(population, customers=sim_n, days=days, start_weekday=WEEKDAYS[start.day_of_week], seed=seed)
-    if not (data["band"] >= 0).all():  # a date-only log: no hour bands to compare
-        sim["band"] = np.int8(-1)
-    if not any(c.startswith("cat_") for c in data.columns):
-        sim = sim.drop(columns=[c for c in sim.columns if c.startswith("cat_")])
-    d = _stats(data, years, n_customers)
-    s = {(a, b): v for a, b, v in _stats(sim, years, n_customers)}
+    over_time = days >= 2 * QUARTER_DAYS
+
+    def stats(trips: pd.DataFrame, n: int | None, window: int | None) -> list[tuple[str, str, float]]:
+        out = _stats(trips, years, n)
+        return out + panel_dynamics(trips, days=window, n_customers=n).rows() if over_time else out
+
+    d = stats(data, n_customers, None)
+    runs = []
+    for s in range(seed, seed + seeds):
+        sim = simulate_trips(population, customers=sim_n, days=days, start_weekday=WEEKDAYS[start.day_of_week],
+                             seed=s, calendar=calendar)
+        if not (data["band"] >= 0).all():  # a date-only log: no hour bands to compare
+            sim["band"] = np.int8(-1)
+        if not any(c.startswith("cat_") for c in data.columns):
+            sim = sim.drop(columns=[c for c in sim.columns if c.startswith("cat_")])
+        runs.append({(a, b): v for a, b, v in stats(sim, n_customers, days)})
     rows = []
     for section, stat, value in d:
-        sv = s.get((section, stat), float("nan"))
-        rows.append((section, stat, float(value), float(sv), float(sv / value) if value else float("nan")))
-    return pd.DataFrame(rows, columns=["section", "statistic", "data", "simulated", "ratio"])
+        mean, lo, hi, _ = mean_interval(np.array([r.get((section, stat), np.nan) for r in runs], float))
+        rows.append((section, stat, float(value), mean, lo, hi, float(mean / value) if value else float("nan")))
+    return pd.DataFrame(rows, columns=["section", "statistic", "data", "simulated", "low", "high", "ratio"])
 
 
 def plot_check(table: pd.DataFrame, ax: Axes | None = None) -> Axes:

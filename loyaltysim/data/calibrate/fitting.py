@@ -107,7 +107,9 @@ class Fit:
     ``population``: a Population-shaped dict (``{"segments": [...]}``) ready for a scenario;
     ``table``: data against the fitted model (segment, section, statistic, data, fitted);
     ``estimates``: fitted parameters with standard errors where known (segment, parameter, value, se, n);
-    ``notes``: what was assumed or kept at its default, one line each.
+    ``notes``: what was assumed or kept at its default, one line each;
+    ``dynamics``, ``calendar``, ``drift``: the log's statistics over time, its calendar of weekly seasons
+    and the fitted drift, when :func:`~loyaltysim.data.calibrate.pipeline.calibrate` adds them.
     """
 
     population: dict
@@ -117,6 +119,9 @@ class Fit:
     window_days: int = 0
     start: date | None = None
     assumptions: dict = field(default_factory=dict)
+    dynamics: Any = None
+    calendar: dict | None = None
+    drift: Any = None
 
     def validated(self) -> Population:
         """The population as a validated :class:`Population`."""
