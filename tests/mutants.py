@@ -263,6 +263,9 @@ MUTANTS: tuple[Mutant, ...] = (
     m("calendar", "the calendar's seasons", "dynamics.py",
       "pop.season = self.calendar.factor(day) if self.calendar is not None else 1.0", "pop.season = 1.0",
       "tests/test_dynamics.py::test_a_week_the_calendar_closes_has_no_trips_and_a_doubled_week_about_twice_the_needs"),
+    m("arrivals", "customers who arrive during the run", "model.py",
+      "            arm.shop.alive[arrived] = True\n", "",
+      "tests/test_dynamics.py::test_arrivals_join_the_customer_base_on_their_day_in_both_arms_and_not_before"),
     # The verdict's statistics (their tests belong to results/; see the report if these survive)
     Mutant("stats-t-interval", "95% interval uses t(n-1), not 1.96", "loyaltysim/results/summary.py",
            "stats.t.ppf(0.975, n - 1)", "1.96", STATS),

@@ -51,17 +51,43 @@ def test_drifting_habits_make_first_and_last_quarters_less_alike_and_off_restore
     assert abs(rate.mean() - level.mean()) < 4 * se
 
 
-def test_drift_and_seasons_are_shared_by_both_arms_so_a_scheme_nobody_joins_changes_nothing():
+def test_drift_seasons_and_arrivals_are_shared_by_both_arms_so_a_scheme_nobody_joins_changes_nothing():
     calendar = {"weekly_factors": [1.0 + 0.3 * np.sin(w / 8) for w in range(52)]}
     nobody = {"scheme.enrolment.join_rate_per_visit": 0.0, "scheme.enrolment.initial_members": 0.0,
-              "scheme.enrolment.referral_rate_per_year": 0.0, "customers": 3000, "days": 120, "calendar": calendar}
+              "scheme.enrolment.referral_rate_per_year": 0.0, "customers": 3000, "days": 120, "calendar": calendar,
+              "population.arrivals_per_year": 0.5}
     model = LoyaltyModel(shipped("supermarket_points", with_drift(**nobody)))
     model.run()
     daily = model.daily()
     sch, cf = (daily[daily.arm == a].drop(columns="arm").reset_index(drop=True) for a in ("scheme", "counterfactual"))
     for col in ("visits", "sales", "defections", "customers"):
         np.testing.assert_array_equal(sch[col].to_numpy(), cf[col].to_numpy())
-    assert model.dynamics.active and daily.visits.sum() > 0
+    assert model.dynamics.active and daily.visits.sum() > 0 and model.dynamics.later.size == round(3000 * 0.5 * 120 / 365)
+
+
+def test_arrivals_join_the_customer_base_on_their_day_in_both_arms_and_not_before():
+    sc = shipped("supermarket_points", {"customers": 3000, "days": 90, "population.arrivals_per_year": 0.8,
+                                        "scheme.enrolment.initial_members": 0.5})
+    model = LoyaltyModel(sc)
+    first = {name: np.full(model.population.n, 10 ** 6) for name in ("scheme", "counterfactual")}
+    model.trip_observers.append(lambda name, day, wd, t: np.minimum.at(first[name], t.idx, day))
+    dyn = model.dynamics
+    assert not model.arms[0].mem.member[dyn.later].any()  # nobody is a member before arriving
+    model.run()
+    arrival = dyn.arrival_day
+    late = dyn.later
+    assert late.size == sc.arrivals == round(3000 * 0.8 * 90 / 365)
+    for name in first:  # no trip before the day they arrive; most of them shop here afterwards
+        assert (first[name][late] >= arrival[late]).all()
+        assert (first[name][late] < 10 ** 6).mean() > 0.5
+    # The customer base grows by each day's arrivals less its defections, in each arm.
+    daily = model.daily()
+    arrivals_by_day = np.bincount(arrival[late], minlength=90)
+    for arm in ("scheme", "counterfactual"):
+        d = daily[(daily.arm == arm) & (daily.segment == "all")]
+        customers, defections = d.customers.to_numpy(), d.defections.to_numpy()
+        np.testing.assert_array_equal(np.diff(customers), arrivals_by_day[1:] - defections[1:])
+        assert customers[0] == 3000 - defections[0]
 
 
 def test_a_week_the_calendar_closes_has_no_trips_and_a_doubled_week_about_twice_the_needs():
@@ -92,6 +118,7 @@ def test_a_week_the_calendar_closes_has_no_trips_and_a_doubled_week_about_twice_
     ({"calendar": {"weekly_factors": [1.0] * 51}}, "calendar.weekly_factors"),
     ({"calendar": {"weekly_factors": [1.0] * 51 + [-0.5]}}, "calendar.weekly_factors.51"),
     (with_drift(tau=0.0), "need_drift.time_scale_days"),
+    ({"customers": 90_000_000, "population.arrivals_per_year": 1.0}, "population.arrivals_per_year"),
 ])
 def test_an_impossible_calendar_or_drift_is_refused_in_one_line_naming_the_field(overrides, field):
     with pytest.raises(ScenarioError) as err:

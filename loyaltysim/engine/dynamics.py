@@ -1,6 +1,10 @@
-"""Customers over time: habits that drift and the seasons of the year, acting on every customer's chance
-of a shopping need. Both act on the shared population, so both arms see them alike (common random
-numbers hold), and neither does anything unless the scenario asks for it.
+"""Customers over time: habits that drift, the seasons of the year, and customers who arrive during the
+run. All act on the shared population, so both arms see them alike (common random numbers hold), and
+none does anything unless the scenario asks for it.
+
+Arrivals: the population is drawn with room for them (``Scenario.arrivals`` more customers, from the
+same segments); which of them arrive, and on which day after the first, is drawn once per replicate.
+Until their day they are not customers of either arm.
 
 Drift: each customer's log need rate is their own level plus a deviation that follows a mean-reverting
 (Ornstein-Uhlenbeck) process with time scale ``tau`` and long-run sd ``sigma``, stepped weekly and exactly:
@@ -38,6 +42,21 @@ class Dynamics:
             self.dev = self.sigma * self.rng.standard_normal(pop.n)
         if self.active:
             self._refresh(pop, 0)
+        self.arrival_day = np.full(pop.n, -1, np.int32)  # -1: a customer from the start
+        self.later = np.zeros(0, np.intp)                 # customers who arrive after day 0, by arrival day
+        if scenario.arrivals:
+            g = population_rng(scenario.seed, replicate, "arrivals")
+            who = g.choice(pop.n, scenario.arrivals, replace=False)
+            day = g.integers(1, max(scenario.days, 2), scenario.arrivals)
+            order = np.argsort(day, kind="stable")
+            self.later, self.arrival_day[who] = who[order], day
+            self._first = np.searchsorted(day[order], np.arange(scenario.days + 1))
+
+    def arriving(self, day: int) -> np.ndarray:
+        """Customers who arrive on ``day`` (none on day 0: the starting customers are there)."""
+        if self.later.size == 0 or day == 0:
+            return self.later[:0]
+        return self.later[self._first[day]:self._first[day + 1]]
 
     @property
     def active(self) -> bool:

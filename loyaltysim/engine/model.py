@@ -48,7 +48,7 @@ class LoyaltyModel(mesa.Model):
         self.spec: Scenario = scenario
         self.replicate = replicate
         self.clock = Clock(0, WEEKDAYS.index(scenario.start_weekday))
-        self.population: Population = synthesise(scenario, replicate)
+        self.population: Population = synthesise(scenario, replicate, n=scenario.customers + scenario.arrivals)
         pop = self.population
         self.dynamics = Dynamics(scenario, pop, replicate)
         self.streams = Streams(scenario.seed, replicate, pop.n)
@@ -57,6 +57,8 @@ class LoyaltyModel(mesa.Model):
         self.priors = insight.Priors(pop)
         self.habit_alpha = behaviour.habit_alpha(scenario, pop)
         self.arms = [SchemeArm(pop, self.n_segments, scenario), CounterfactualArm(pop, self.n_segments)]
+        for arm in self.arms:  # customers who arrive later are nobody's customers yet
+            arm.shop.alive[self.dynamics.later] = False
         self.recorder = Recorder(ARMS, scenario.days, pop.segment_names)
         self.transactions = TransactionLog.empty() if record_transactions else None
         self.trip_observers: list = []
@@ -78,7 +80,7 @@ class LoyaltyModel(mesa.Model):
         share = self.spec.scheme.enrolment.initial_members
         if share > 0:
             u = population_rng(self.spec.seed, self.replicate, "membership_start").random(self.population.n)
-            enrolment.enrol(self.population, arm, np.flatnonzero(u < share), 0)
+            enrolment.enrol(self.population, arm, np.flatnonzero((u < share) & arm.shop.alive), 0)
             arm.ledger.reset()  # day-0 members are a starting stock, not day-0 joins or fees
 
     def state_bytes(self) -> int:
@@ -108,11 +110,14 @@ class LoyaltyModel(mesa.Model):
         draws = self.streams.day()
         events = apply_life_events(self.population, day)                 # 1
         self.dynamics.step(self.population, day)                          # habits drift, seasons turn
+        arrived = self.dynamics.arriving(day)                             # new customers arrive
         self.priors.refresh(self.population, events)
         drawn = None  # the first arm's trips: the second copies their baskets (same customers, same draws)
         for arm in self.arms:
             arm.ledger.reset()
             arm.ledger.add("life_events", events, 1.0)
+            arm.shop.alive[arrived] = True
+            arm.shop.last_visit[arrived] = day  # new, not lapsed
             trips = drawn = arm.go_shopping(self.spec, draws, day, weekday, self.habit_alpha, drawn)  # 2-4
             today = Today(self.spec, day, weekday, draws, trips)
             arm.till(today)                                               # 5
