@@ -355,8 +355,10 @@ def validate(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | N
     """Validate a scenario mapping; raise ScenarioError naming the first problem's line and field.
 
     A problem in a field set by an override (``overridden``: ``key.path=value`` texts or bare key
-    paths) is reported against that ``--set``, not against the file's line for the same field.
+    paths) is reported against that ``--set``, not against the file's line for the same field. A
+    ``population.base`` file is read first (:func:`with_population_base`).
     """
+    data = with_population_base(data, source, lines)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -465,3 +467,48 @@ def apply_change(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
     """The scenario with one change applied (already checked when the scenario was loaded)."""
     data = apply_overrides(scenario_data(scenario), changes)
     return Scenario.model_validate(data)
+
+
+def with_population_base(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | None = None) -> dict:
+    """``data`` with its ``population.base`` file's segments under its own: a population file (as
+    ``loyaltysim calibrate`` writes) named relative to the scenario file. A base with one segment is the
+    template of every segment; with several, each segment takes the base segment of its name. Fields a
+    segment sets win (mappings such as motivations merged key by key); without ``segments`` the base's
+    own are used. The base is resolved here, so a results folder records the values it gave.
+    """
+    population = data.get("population")
+    if not isinstance(population, dict) or "base" not in population:
+        return data
+    where = {"source": source, "line": (lines or {}).get(("population", "base")), "field": "population.base"}
+    name = population["base"]
+    if not isinstance(name, str) or not name:
+        raise ScenarioError("must be the path of a population file", **where)
+    here = Path(source).parent if Path(source).is_file() else Path.cwd()
+    base, _ = read_scenario(here / name)
+    base = base.get("population", base)
+    templates = base.get("segments") if isinstance(base, dict) else None
+    if not isinstance(templates, list) or not templates or not all(isinstance(t, dict) for t in templates):
+        raise ScenarioError(f"{name} holds no population segments", **where)
+    by_name = {t.get("name"): t for t in templates}
+    segments = population.get("segments", templates)
+    merged = []
+    for i, seg in enumerate(segments if isinstance(segments, list) else []):
+        if not isinstance(seg, dict):
+            merged.append(seg)  # validation names the problem
+            continue
+        template = templates[0] if len(templates) == 1 else by_name.get(seg.get("name"))
+        if template is None:
+            raise ScenarioError(f"segment '{seg.get('name')}' is not in {name} (its segments: "
+                                f"{', '.join(map(str, by_name))})", source=source, field=f"population.segments.{i}.name")
+        merged.append(_merge({k: v for k, v in template.items() if k not in ("name", "share")}, seg))
+    population = {**base, **{k: v for k, v in population.items() if k != "base"}, "segments": merged or segments}
+    return {**data, "population": population}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``, mappings merged key by key."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+

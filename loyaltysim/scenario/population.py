@@ -114,6 +114,7 @@ class Segment(Strict):
 class Population(Strict):
     """The customer base: segments, each a set of distributions."""
 
+    base: str | None = Field(None, description="A population file (as loyaltysim calibrate writes) whose segments are the defaults of these, relative to the scenario file: one base segment is the template of every segment, several are matched by name; fields a segment sets win. Resolved when the scenario is read.")
     segments: list[Segment] = Field(min_length=1, description="Customer segments; their shares sum to 1.")
     arrivals_per_year: float = Field(0.0, ge=0, le=10, description="New customers arriving per year (moving house, a store opening nearby), as a share of the starting customer base, on days spread at random through the run and in both arms alike; they are drawn from the same segments. Calibration target: households first seen after a panel's first weeks (The Complete Journey: 7.5% absent from the first 13 weeks). Assumption until fitted.")
 

@@ -1,0 +1,77 @@
+"""A scenario's population by reference: ``population.base`` names a population file whose segments are
+the defaults of the scenario's own, so refitting the file changes every scenario that uses it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loyaltysim.errors import ScenarioError
+from loyaltysim.scenario.loading import load_scenario
+
+POPULATIONS = Path(__file__).resolve().parent.parent / "scenarios" / "populations"
+CALIBRATED = POPULATIONS / "grocery_completejourney.yaml"
+
+
+def write(folder: Path, population: dict, name: str = "s.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump({"name": "s", "customers": 100, "days": 5, "population": population}))
+    return path
+
+
+def calibrated_segment() -> dict:
+    return yaml.safe_load(CALIBRATED.read_text())["population"]["segments"][0]
+
+
+def test_segments_take_the_base_files_fields_and_set_their_own(tmp_path):
+    (tmp_path / "pops").mkdir()
+    shutil.copy(CALIBRATED, tmp_path / "pops" / "grocery.yaml")
+    sc = load_scenario(write(tmp_path, {"base": "pops/grocery.yaml", "segments": [
+        {"name": "deal_seekers", "share": 0.6, "motivations": {"outcome": {"mean": 0.8}}},
+        {"name": "others", "share": 0.4, "basket_log_mu": 3.1}]}))
+    base = calibrated_segment()
+    a, b = sc.population.segments
+    for seg in (a, b):
+        assert seg.trips_per_year.mean == base["trips_per_year"]["mean"]
+        assert seg.trips_per_year.shape == base["trips_per_year"]["shape"]
+        assert seg.household_size == base["household_size"]
+    assert a.motivations.outcome.mean == 0.8 and a.basket_log_mu == base["basket_log_mu"]
+    assert b.basket_log_mu == 3.1 and b.motivations.outcome.mean == 0.5  # the schema's default
+    assert (a.name, a.share, b.name, b.share) == ("deal_seekers", 0.6, "others", 0.4)
+    assert sc.population.base is None  # resolved: the values themselves are the record
+
+
+def test_without_segments_the_base_is_the_population_and_a_refit_changes_the_scenario(tmp_path):
+    pop = tmp_path / "pop.yaml"
+    shutil.copy(CALIBRATED, pop)
+    scenario = write(tmp_path, {"base": "pop.yaml"})
+    before = load_scenario(scenario).population.segments
+    assert [s.name for s in before] == [calibrated_segment()["name"]]
+    data = yaml.safe_load(pop.read_text())
+    data["population"]["segments"][0]["trips_per_year"]["mean"] = 77.0
+    pop.write_text(yaml.safe_dump(data))
+    assert load_scenario(scenario).population.segments[0].trips_per_year.mean == 77.0
+
+
+def test_the_base_is_found_beside_the_scenario_file_not_the_working_folder(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    shutil.copy(CALIBRATED, tmp_path / "a" / "pop.yaml")
+    scenario = write(tmp_path / "a", {"base": "pop.yaml"})
+    monkeypatch.chdir(tmp_path)
+    assert load_scenario(scenario).population.segments[0].trips_per_year.mean > 0
+
+
+@pytest.mark.parametrize(("population", "where"), [
+    ({"base": "missing.yaml"}, "missing.yaml"),
+    ({"base": 3}, "population.base"),
+    ({"base": "two.yaml", "segments": [{"name": "c", "share": 1.0}]}, "population.segments.0.name"),
+])
+def test_a_base_that_cannot_be_used_is_refused_in_one_line(tmp_path, population, where):
+    two = {"population": {"segments": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5}]}}
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(two))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, population))
+    assert where in str(err.value) and "\n" not in str(err.value)
