@@ -50,7 +50,9 @@ def _arm_order(col: pd.Series) -> pd.Series:
 
 def run_totals(daily: pd.DataFrame) -> pd.DataFrame:
     """One row per replicate, arm and segment: each metric aggregated over the run by its kind."""
-    g = daily.groupby(["replicate", "arm", "segment"], sort=False)
+    # Stocks are the last day's levels: in day order whatever order the frame came in (stable, so
+    # each group's rows, and so its sums, keep their order).
+    g = daily.sort_values("day", kind="stable").groupby(["replicate", "arm", "segment"], sort=False)
     flows = [m.name for m in REGISTRY.values() if m.kind == "flow"]
     stocks = [m.name for m in REGISTRY.values() if m.kind == "stock"]
     out = g[flows].sum().join(g[stocks].last())

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from loyaltysim.errors import ScenarioError
 from loyaltysim.scenario.models import Scenario
+from loyaltysim.scenario.shipped import shipped_dir
 
 Path_ = tuple[str | int, ...]
 FIXED_DURING_RUN = ("name", "customers", "days", "replications", "seed", "start_weekday", "population", "changes", "$schema",
@@ -433,7 +434,8 @@ def scenario_hash(scenario: Scenario) -> str:
 
 def read_scenario(path: str | Path) -> tuple[dict, dict[Path_, int]]:
     """Read a scenario file as it is written (before overrides and validation): its mapping and the
-    line of every key path. Every problem raises a one-line ScenarioError naming the file."""
+    line of every key path, with a ``population.base`` file read in (relative to this file). Every
+    problem raises a one-line ScenarioError naming the file."""
     path = Path(path)
     source = str(path)
     try:
@@ -446,7 +448,8 @@ def read_scenario(path: str | Path) -> tuple[dict, dict[Path_, int]]:
         raise ScenarioError("is not UTF-8 text", source=source) from None
     except OSError as err:
         raise ScenarioError(f"cannot be read ({err.strerror or err})", source=source) from None
-    return read_yaml(text, source)
+    data, lines = read_yaml(text, source)
+    return with_population_base(data, source, lines), lines
 
 
 def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
@@ -471,7 +474,8 @@ def apply_change(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
 
 def with_population_base(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | None = None) -> dict:
     """``data`` with its ``population.base`` file's segments under its own: a population file (as
-    ``loyaltysim calibrate`` writes) named relative to the scenario file. A base with one segment is the
+    ``loyaltysim calibrate`` writes) named relative to the scenario file, or else among the shipped
+    scenarios (``populations/grocery_completejourney.yaml`` works from a copy of a shipped scenario). A base with one segment is the
     template of every segment; with several, each segment takes the base segment of its name. Fields a
     segment sets win (mappings such as motivations merged key by key); without ``segments`` the base's
     own are used. The base is resolved here, so a results folder records the values it gave.
@@ -484,7 +488,14 @@ def with_population_base(data: dict, source: str = "<scenario>", lines: dict[Pat
     if not isinstance(name, str) or not name:
         raise ScenarioError("must be the path of a population file", **where)
     here = Path(source).parent if Path(source).is_file() else Path.cwd()
-    base, _ = read_scenario(here / name)
+    found = here / name
+    if not found.exists() and shipped_dir() is not None and (shipped_dir() / name).is_file():
+        found = shipped_dir() / name  # a shipped population, from a copy of a shipped scenario
+    try:
+        base, _ = read_scenario(found)
+    except ScenarioError as err:  # named from the scenario, the base file in the message
+        inner = f"{err.field}: " if err.field else ""
+        raise ScenarioError(f"{name}{f' line {err.line}' if err.line else ''}: {inner}{err.problem}", **where) from None
     base = base.get("population", base)
     templates = base.get("segments") if isinstance(base, dict) else None
     if not isinstance(templates, list) or not templates or not all(isinstance(t, dict) for t in templates):

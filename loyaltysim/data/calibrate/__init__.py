@@ -15,7 +15,8 @@
 
 from __future__ import annotations
 
-from loyaltysim.data.calibrate.check import check, plot_check, simulate_trips
+from loyaltysim.data.calibrate.check import check, plot_check
+from loyaltysim.data.calibrate.simulation import simulate_trips
 from loyaltysim.data.calibrate.completejourney import (
     completejourney_header, fit_completejourney, load_completejourney, load_completejourney_demographics,
 )

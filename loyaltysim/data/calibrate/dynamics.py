@@ -27,8 +27,8 @@ from scipy.interpolate import RectBivariateSpline
 
 from loyaltysim.data.calibrate.fitting import Fit, _round
 from loyaltysim.data.calibrate.panel import CalibrationError
+from loyaltysim.data.calibrate.simulation import load_calendar, simulate_trips  # noqa: F401  (load_calendar re-exported)
 from loyaltysim.results.store import write_text
-from loyaltysim.scenario.loading import read_scenario, validate
 from loyaltysim.scenario.models import Calendar
 
 QUARTER_DAYS = 91
@@ -226,14 +226,13 @@ def fit_drift(fit: Fit, target: PanelDynamics, *, customers: int = 2000, seeds: 
               time_scales: Sequence[float] = TIME_SCALES, sds: Sequence[float] = DRIFT_SDS,
               calendar: Mapping | None = None, start_weekday: str = "mon") -> DriftFit:
     """Fit the drift by simulation: every (time scale, sd) of the grid is simulated with no scheme
-    (:func:`with_drift`, then :func:`~loyaltysim.data.calibrate.check.simulate_trips`, with the calendar
+    (:func:`with_drift`, then :func:`~loyaltysim.data.calibrate.simulation.simulate_trips`, with the calendar
     if given) for each seed, the same seeds at every point (common random numbers, so differences across
     the grid are not noise). Each of TARGETS, averaged over seeds, is interpolated by a spline over (log
     time scale, sd), and the pair minimising the summed squared relative errors against ``target`` on a
     fine grid is chosen among the drifts that leave every segment's need-rate shape uncapped. Standard errors: each seed's own minimum; their variance, scaled by
     (customers / panel customers + 1 / seeds) since an estimate's noise goes as one over customers, covers
     the panel's sampling error and the simulations' (cost: grid points x seeds simulations)."""
-    from loyaltysim.data.calibrate.check import simulate_trips
 
     if len(time_scales) < 2 or len(sds) < 2 or not seeds:
         raise CalibrationError("drift fit: give at least two time scales, two sds and one seed")
@@ -301,17 +300,6 @@ def write_calendar(path: str | Path, calendar: Mapping, header: str | None = Non
     except OSError as err:
         raise CalibrationError(f"{path}: cannot be written ({err.strerror or err})") from None
     return path
-
-
-def load_calendar(path: str | Path) -> Calendar:
-    """Read a calendar file (a ``calendar:`` mapping, or its contents); problems are one line naming
-    the file, line and field."""
-    data, lines = read_scenario(path)
-    if "calendar" not in data:
-        data, lines = {"calendar": data}, {("calendar", *k): v for k, v in lines.items()}
-    # Validated as a scenario's calendar (for its line-numbered errors), beside a placeholder population.
-    placeholder = {"segments": [{"name": "any", "share": 1.0}]}
-    return validate({"name": "calendar", "population": placeholder, **data}, str(path), lines).calendar
 
 
 def calendar_header(fit: Fit, dynamics: PanelDynamics, source: str) -> str:
