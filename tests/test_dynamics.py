@@ -124,3 +124,15 @@ def test_an_impossible_calendar_or_drift_is_refused_in_one_line_naming_the_field
     with pytest.raises(ScenarioError) as err:
         shipped("supermarket_points", overrides)
     assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_arrivals_count_in_the_memory_check_before_a_run_starts(monkeypatch):
+    import loyaltysim.runs.simulate as runs
+    from loyaltysim import RunError, simulate
+    monkeypatch.setattr(runs, "memory_available", lambda: 2 * 2**30)
+    # 1 million customers fit in 2 GiB; with 2 million arriving during the year they do not.
+    fits = shipped("supermarket_points", {"customers": 1_000_000, "days": 365, "replications": 1})
+    runs.check_resources(fits)
+    with pytest.raises(RunError, match=r"1,000,000 customers and 2,000,000 arrivals need about [\d.]+ GiB"):
+        simulate(shipped("supermarket_points", {"customers": 1_000_000, "days": 365, "replications": 1,
+                                                "population.arrivals_per_year": 2.0}))

@@ -86,9 +86,10 @@ class CounterfactualArm:
 
     def count_stocks(self, day: int, lapse_days: int, bounds: np.ndarray) -> None:
         """End-of-day levels into the ledger: customers and active customers."""
-        self.ledger_stocks(day, lapse_days, bounds, np.zeros(0, bool), np.zeros(0, np.uint8), np.zeros(0, np.int32))
+        self._count(day, lapse_days, bounds, np.zeros(0, bool), np.zeros(0, np.uint8), np.zeros(0, np.int32))
 
-    def ledger_stocks(self, day, lapse_days, bounds, member, consent, points) -> np.ndarray:
+    def _count(self, day, lapse_days, bounds, member, consent, points) -> np.ndarray:
+        """kernels.stock_counts by segment (rows in STOCKS order); books the two every arm has."""
         stocks = np.zeros((len(STOCKS), self.ledger.n_segments))
         kernels.stock_counts(day, lapse_days, bounds, self.shop.alive, self.shop.last_visit, member, consent,
                              np.uint8(CONSENT_BIT["transactions"]), points, stocks)
@@ -190,7 +191,7 @@ class SchemeArm(CounterfactualArm):
     def count_stocks(self, day: int, lapse_days: int, bounds: np.ndarray) -> None:
         """End-of-day levels: customers, members, consent, points and their liability, insight scores."""
         mem, led = self.mem, self.ledger
-        stocks = self.ledger_stocks(day, lapse_days, bounds, mem.member, mem.consent, mem.points)
+        stocks = self._count(day, lapse_days, bounds, mem.member, mem.consent, mem.points)
         led.set_by_segment("members", stocks[2])
         led.set_by_segment("consenting_members", stocks[3])
         led.set_by_segment("points_outstanding", stocks[4])

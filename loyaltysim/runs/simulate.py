@@ -48,7 +48,7 @@ def memory_needed(scenario: Scenario) -> int:
     """Estimated peak memory of simulating one replicate of ``scenario``, in bytes."""
     segments = len(scenario.population.segments) + 1
     rows = 3 * scenario.days * segments * scenario.replications
-    return scenario.customers * BYTES_PER_CUSTOMER + rows * BYTES_PER_ROW
+    return (scenario.customers + scenario.arrivals) * BYTES_PER_CUSTOMER + rows * BYTES_PER_ROW
 
 
 def memory_available() -> int | None:
@@ -63,9 +63,12 @@ def check_resources(scenario: Scenario) -> None:
     """Refuse a run that cannot fit in memory, before allocating anything."""
     need, have = memory_needed(scenario), memory_available()
     if have is not None and need > have:
-        fit = max(1, int((have - (need - scenario.customers * BYTES_PER_CUSTOMER)) // BYTES_PER_CUSTOMER))
-        raise RunError(f"customers: {scenario.customers:,} customers need about {need / 2**30:.1f} GiB but "
-                       f"{have / 2**30:.1f} GiB is available (use at most about {fit:,} customers, or fewer days)")
+        held = scenario.customers + scenario.arrivals  # arrivals are held from the start
+        fit = max(1, int((have - (need - held * BYTES_PER_CUSTOMER)) // BYTES_PER_CUSTOMER))
+        with_arrivals = f" and {scenario.arrivals:,} arrivals" if scenario.arrivals else ""
+        raise RunError(f"customers: {scenario.customers:,} customers{with_arrivals} need about {need / 2**30:.1f} GiB "
+                       f"but {have / 2**30:.1f} GiB is available (use at most about {fit:,} customers in all, or "
+                       f"fewer days)")
 
 
 def check_parallel_memory(scenarios: list[Scenario], executor: Executor | None, units: int) -> None:
