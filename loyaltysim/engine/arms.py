@@ -63,6 +63,10 @@ class CounterfactualArm:
                              self.shop.last_visit, self._spend_since_update(), sums)
         for name, row in zip(TRIP_SUMS, sums):
             led.add_by_segment(name, row)
+        if t.baskets is not None and t.baskets.size and t.baskets.max() > 1:
+            led.add("baskets", t.idx, t.baskets.astype(np.float64))
+        else:
+            led.add_by_segment("baskets", sums[0])  # one basket a trip
 
     def _spend_since_update(self) -> np.ndarray:
         return np.zeros(0, np.float32)  # no satisfaction to update

@@ -39,13 +39,15 @@ class Trips:
     discount: np.ndarray     # member-price and offer money off
     card: CardTrips | None = None  # the linked trips, once the till has decided them
     log_value: np.ndarray | None = None  # log of value, as drawn (what another arm copies)
+    baskets: np.ndarray | None = None  # int32 baskets (visits) in each trip: 1, or more with top-up visits
 
     def link(self, linked: np.ndarray) -> None:
         """Set which trips present a card, and gather those trips once for every phase that reads them."""
         self.linked = linked
         pos = np.flatnonzero(linked)
         self.card = CardTrips(self.idx.take(pos), self.value.take(pos), self.split.take(pos, axis=0),
-                              self.own.take(pos), self.band.take(pos))
+                              self.own.take(pos), self.band.take(pos),
+                              None if self.baskets is None else self.baskets.take(pos))
 
 
 @dataclass
@@ -57,6 +59,13 @@ class CardTrips:
     split: np.ndarray
     own: np.ndarray
     band: np.ndarray
+    baskets: np.ndarray | None = None  # baskets (visits) in each trip
+
+    def visits(self) -> np.ndarray:
+        """Each trip's customer once per basket (the customer of a trip with top-up visits repeated)."""
+        if self.baskets is None or self.baskets.size == 0 or self.baskets.max() == 1:
+            return self.idx
+        return np.repeat(self.idx, self.baskets)
 
 
 def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
@@ -94,7 +103,9 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
                      pop.categories, pop.own_label, pop.hours, *m, *r, *same, idx, value, split, own, band)
-    return _trips(mem, idx[:k], value[:k], split[:k], own[:k], band[:k])  # value holds the log values
+    trips = _trips(mem, idx[:k], value[:k], split[:k], own[:k], band[:k])  # value holds the log values
+    trips.baskets = baskets_per_trip(pop, draws, trips.idx)
+    return trips
 
 
 def shop_numpy(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
@@ -103,7 +114,9 @@ def shop_numpy(sc: Scenario, pop: Population, shop_state: ShopperState, mem: Mem
     """:func:`shop` in numpy: :func:`needs`, :func:`choose_store` and :func:`draw_baskets` in turn.
     ``habit_alpha``, ``buffers`` and ``drawn`` change how the compiled pass works, not what it gives: unread."""
     idx = choose_store(sc, pop, shop_state, mem, rules, draws, needs(pop, shop_state, mem, rules, draws, weekday), day)
-    return _trips(mem, idx, *draw_baskets(pop, draws, idx))
+    trips = _trips(mem, idx, *draw_baskets(pop, draws, idx))
+    trips.baskets = baskets_per_trip(pop, draws, idx)
+    return trips
 
 
 def _trips(mem: MemberState | None, idx: np.ndarray, log_value: np.ndarray, split: np.ndarray, own: np.ndarray,
@@ -112,6 +125,32 @@ def _trips(mem: MemberState | None, idx: np.ndarray, log_value: np.ndarray, spli
     member = mem.member[idx] if mem is not None else np.zeros(idx.size, bool)
     return Trips(idx=idx, value=np.exp(log_value), split=split, own=own, band=band, member=member,
                  linked=np.zeros(idx.size, bool), discount=np.zeros(idx.size), log_value=log_value)
+
+
+SAME_DAY_LEVELS = 256
+"""Top-up visits are drawn from the low 8 bits of each trip's basket-value draw (the basket value uses the
+top 24), so the same-day share is resolved in steps of 1/256."""
+
+
+def baskets_per_trip(pop: Population, draws: DailyDraws, idx: np.ndarray) -> np.ndarray:
+    """Baskets in each of today's trips by customers ``idx``: one, plus top-up visits with chance
+    ``share`` for a second and ``more`` for each further one (a geometric count), by the customer's
+    segment. The draw is the otherwise unused low byte of the customer's basket-value draw, so both arms
+    see the same visits for the same trip and no stream is added."""
+    baskets = np.ones(idx.size, np.int32)
+    if pop.same_day_share is None or not pop.same_day_share.any():
+        return baskets
+    seg = pop.segment[idx]
+    share, more = pop.same_day_share[seg], pop.same_day_more[seg]
+    u = ((draws.basket_value.bits[idx] & 0xFF) + 0.5) / SAME_DAY_LEVELS
+    top_up = u < share
+    ratio = u[top_up] / share[top_up]  # uniform on (0, 1) given a top-up
+    m = more[top_up]
+    further = np.zeros(ratio.size, np.int32)
+    geometric = m > 0
+    further[geometric] = np.floor(np.log(ratio[geometric]) / np.log(m[geometric])).astype(np.int32)
+    baskets[top_up] += 1 + further
+    return baskets
 
 
 _NO_CURVE = (np.zeros(0, np.float32), np.zeros(1, np.int64))

@@ -1,5 +1,5 @@
-"""Customers over time: habits that drift, the seasons of the year, and customers who arrive during the
-run. All act on the shared population, so both arms see them alike (common random numbers hold), and
+"""Customers over time: habits that drift, the seasons of the year, spells away, and customers who arrive
+during the run. All act on the shared population, so both arms see them alike (common random numbers hold), and
 none does anything unless the scenario asks for it.
 
 Arrivals: the population is drawn with room for them (``Scenario.arrivals`` more customers, from the
@@ -11,6 +11,12 @@ Drift: each customer's log need rate is their own level plus a deviation that fo
 ``dev' = a dev + sigma sqrt(1 - a^2) z`` with ``a = exp(-7 / tau)``. Deviations start in the long run's
 distribution, and the rate is ``level * exp(dev - sigma^2 / 2)``, so the population's mean rate is the
 level's: drift moves who shops how often, not how much shopping there is.
+
+Lapses: a customer who is not away starts a spell away with weekly chance ``1 - exp(-7 r / 365)`` (``r``
+spells a year) and one who is away comes back with weekly chance ``1 - exp(-7 / m)`` (mean spell ``m``
+days); while away they have no needs, at this retailer or any other, and keep everything else (points,
+membership, habit). The run starts in the process's long-run state (a share ``r m / (365 + r m)`` away),
+as a panel observed mid-history is.
 """
 
 from __future__ import annotations
@@ -40,6 +46,16 @@ class Dynamics:
             self.level = pop.need_rate.astype(np.float64)
             self.rng = population_rng(scenario.seed, replicate, "need_drift")
             self.dev = self.sigma * self.rng.standard_normal(pop.n)
+        lapses = [s.lapses for s in segs]
+        self.lapses = any(lp is not None and lp.per_year > 0 for lp in lapses)
+        if self.lapses:
+            per_seg = lambda values: np.asarray(values, np.float64)[pop.segment]  # noqa: E731
+            rate = per_seg([lp.per_year / 365.0 if lp else 0.0 for lp in lapses])
+            mean = per_seg([lp.mean_days if lp else 1.0 for lp in lapses])
+            self.p_lapse = -np.expm1(-DRIFT_EVERY_DAYS * rate)
+            self.p_return = -np.expm1(-DRIFT_EVERY_DAYS / mean)
+            self.lapse_rng = population_rng(scenario.seed, replicate, "lapses")
+            self.away = pop.away = self.lapse_rng.random(pop.n) < rate * mean / (1.0 + rate * mean)
         if self.active:
             self._refresh(pop, 0)
         self.arrival_day = np.full(pop.n, -1, np.int32)  # -1: a customer from the start
@@ -60,7 +76,7 @@ class Dynamics:
 
     @property
     def active(self) -> bool:
-        return self.drifts or self.calendar is not None
+        return self.drifts or self.lapses or self.calendar is not None
 
     def step(self, pop: Population, day: int) -> None:
         """At the start of ``day``: a week's drift and the week's season, every seventh day."""
@@ -69,6 +85,9 @@ class Dynamics:
         if self.drifts:
             z = self.rng.standard_normal(pop.n)
             self.dev = self.a * self.dev + self.sigma * np.sqrt(1.0 - self.a ** 2) * z
+        if self.lapses:
+            u = self.lapse_rng.random(pop.n)
+            self.away = pop.away = np.where(self.away, u >= self.p_return, u < self.p_lapse)
         self._refresh(pop, day)
 
     def _refresh(self, pop: Population, day: int) -> None:
@@ -76,3 +95,5 @@ class Dynamics:
             pop.need_rate[:] = self.level * np.exp(self.dev - 0.5 * self.sigma ** 2)
         pop.season = self.calendar.factor(day) if self.calendar is not None else 1.0
         pop.need_by_weekday[:] = (pop.need_rate * np.float32(pop.season)) * pop.weekday.T
+        if self.lapses:
+            pop.need_by_weekday[:, self.away] = 0.0

@@ -31,7 +31,8 @@ class Metric:
 _M = Metric
 RAW: tuple[Metric, ...] = (
     # Shopping and money, both arms.
-    _M("visits", "trips", "flow", "Trips to this retailer."),
+    _M("visits", "trips", "flow", "Trips to this retailer (a customer's shopping here on one day)."),
+    _M("baskets", "baskets", "flow", "Baskets (separate visits) at this retailer: a trip may hold top-up visits."),
     _M("sales", "money", "flow", "Basket value at list prices."),
     _M("revenue", "money", "flow", "What customers paid: sales less member-price and offer discounts."),
     _M("gross_margin", "money", "flow", "Gross margin at list prices, by category margin rates."),

@@ -76,12 +76,15 @@ class Population:
     events: LifeEventSchedule
     segment_base_mu: np.ndarray  # float32 per segment, for re-deriving basket_mu after events
     segment_elasticity: np.ndarray
+    same_day_share: np.ndarray = field(default=None)  # float64 per segment: share of trips with 2+ baskets
+    same_day_more: np.ndarray = field(default=None)   # float64 per segment: chance of each basket past the 2nd
 
     mean_basket: np.ndarray = field(default=None)  # float32 true mean basket per trip (spending capacity)
     # float32 (7, n) chance of a shopping need on each weekday (need_rate x weekday weight), one row per
     # weekday so that a day reads one contiguous row rather than a column of the (n, 7) weights.
     need_by_weekday: np.ndarray = field(default=None)
     season: float = 1.0  # the calendar's factor on needs this week (engine.dynamics)
+    away: np.ndarray | None = None  # bool: on a spell away this week, no needs (engine.dynamics; None: nobody)
 
     def __post_init__(self) -> None:
         self.refresh_mean_basket(slice(None))
@@ -178,6 +181,8 @@ def synthesise(scenario: Scenario, replicate: int, n: int | None = None, days: i
         consent_draw=rng("consent").random(n).astype(np.float32),
         last_event_day=np.full(n, -1, np.int32), events=events,
         segment_base_mu=base_mu, segment_elasticity=elasticity,
+        same_day_share=np.array([s.same_day_baskets.share if s.same_day_baskets else 0.0 for s in segs]),
+        same_day_more=np.array([s.same_day_baskets.more if s.same_day_baskets else 0.0 for s in segs]),
     )
 
 
@@ -278,6 +283,8 @@ def apply_life_events(pop: Population, day: int) -> np.ndarray:
             wk[:, :5] *= 1.3
             pop.weekday[c] = wk / wk.sum(axis=1, keepdims=True) * 7.0
             pop.need_by_weekday[:, c] = (pop.need_rate[c] * np.float32(pop.season)) * pop.weekday[c].T
+            if pop.away is not None:
+                pop.need_by_weekday[:, c[pop.away[c]]] = 0.0  # away this week: still no needs
             hrs = pop.hours[c]
             hrs[:, 1] += 0.3
             pop.hours[c] = hrs / hrs.sum(axis=1, keepdims=True)

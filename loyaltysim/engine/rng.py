@@ -23,6 +23,7 @@ POPULATION_STREAMS: tuple[str, ...] = (
     "segment", "household", "children", "income", "need_rate", "weekday", "hours", "basket_mu",
     "categories", "own_label", "motivations", "time_poor", "retailer_preference", "life_events",
     "life_event_effects", "membership_start", "consent", "need_drift", "arrivals",
+    "lapses",
 )
 DAILY_STREAMS: tuple[str, ...] = (
     "need", "choice", "basket_value", "basket_category", "basket_brand", "hour", "card",

@@ -8,7 +8,8 @@ It implements a simple points scheme only: points per unit of linked spend, one 
 automatic redemption at the threshold, optional age expiry; joining by expected value, card
 presentation, satisfaction, leaving, consent withdrawal, referrals and defection. Life events, tiers,
 stamps, member prices, offers, paid membership, promotions, partner points, category multipliers,
-extra data sources and mid-run changes are not implemented; :func:`reference_scenario` strips them
+extra data sources, mid-run changes and customers over time (drift, seasons, lapses, arrivals, top-up
+visits, small baskets) are not implemented; :func:`reference_scenario` strips them
 from a scenario and :func:`check_supported` refuses a scenario that still has them.
 
 Each customer's day follows the order of ``LoyaltyModel.step()``: a need arises (more often close to a
@@ -74,6 +75,13 @@ def check_supported(scenario: Scenario) -> None:
         problems.append("scheme.data.requested must be ['transactions']")
     if any(getattr(seg.life_events, e) > 0 for seg in scenario.population.segments for e in LIFE_EVENTS):
         problems.append("life events are not implemented (set every segment's life_events to 0)")
+    for field in ("need_drift", "lapses", "same_day_baskets", "small_baskets"):
+        if any(getattr(seg, field) is not None for seg in scenario.population.segments):
+            problems.append(f"population segments' {field} is not implemented")
+    if scenario.population.arrivals_per_year > 0:
+        problems.append("population.arrivals_per_year is not implemented")
+    if scenario.calendar is not None:
+        problems.append("calendar is not implemented")
     if scenario.changes:
         problems.append("changes are not implemented")
     if problems:
@@ -83,7 +91,8 @@ def check_supported(scenario: Scenario) -> None:
 def reference_scenario(scenario: Scenario) -> Scenario:
     """The scenario reduced to what the reference implements (the same customers and core rules).
 
-    Keeps the population (without life events), behaviour, competition, enrolment, goal gradient,
+    Keeps the population (without life events, drift, lapses, arrivals, top-up visits or small baskets, and
+    without the calendar's seasons), behaviour, competition, enrolment, goal gradient,
     earn rate, the first voucher reward and age expiry; drops every other mechanic.
     """
     data = scenario.model_dump(by_alias=True, exclude={"schema_"})
@@ -105,7 +114,9 @@ def reference_scenario(scenario: Scenario) -> Scenario:
     sch["data"].update(requested=["transactions"], required=["transactions"])
     for seg in data["population"]["segments"]:
         seg["life_events"] = {e: 0.0 for e in LIFE_EVENTS}
-    data["changes"] = []
+        seg.update(need_drift=None, lapses=None, same_day_baskets=None, small_baskets=None)
+    data["population"]["arrivals_per_year"] = 0.0
+    data["changes"], data["calendar"] = [], None
     out = Scenario.model_validate(data)
     check_supported(out)
     return out

@@ -17,7 +17,7 @@ from loyaltysim.scenario.market import (  # noqa: F401  (re-exported)
     Behaviour, Business, Calendar, Change, Competition, Insight, Verdict,
 )
 from loyaltysim.scenario.population import (  # noqa: F401  (re-exported)
-    LifeEventRates, Motivations, NeedDrift, Population, Segment,
+    Lapses, LifeEventRates, Motivations, NeedDrift, Population, SameDayBaskets, Segment, SmallBaskets,
 )
 from loyaltysim.scenario.scheme import (  # noqa: F401  (re-exported)
     Challenges, Costs, DataCollection, Enrolment, Expiry, GoalGradient, MemberPricing, Membership, Offers, Points,

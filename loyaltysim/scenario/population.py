@@ -38,6 +38,30 @@ class NeedDrift(Strict):
     sd: float = Field(ge=0, le=3, description="Long-run standard deviation of the log need rate around the customer's own level. Calibration target: as time_scale_days.")
 
 
+class Lapses(Strict):
+    """Spells away: a customer stops shopping for a while (a long holiday, a spell of shopping elsewhere,
+    a temporary move) and comes back, unlike leaving for good (``defection_per_year``)."""
+
+    per_year: float = Field(ge=0, le=52, description="Spells that start per customer-year while shopping. Calibration target: households present in the first and last quarter of a panel's year but absent through a whole quarter between. Assumption until fitted.")
+    mean_days: float = Field(gt=0, le=10 * MAX_DAYS, description="Mean length of a spell, in days (exponential, stepped weekly). Calibration target: as per_year.")
+
+
+class SameDayBaskets(Strict):
+    """Several baskets a day: a trip (a customer's shopping here on one day) may hold top-up visits."""
+
+    share: float = Field(ge=0, lt=1, description="Share of trips with two or more baskets. The Complete Journey: about 17% of household-days hold 2+ baskets.")
+    more: float = Field(0.0, ge=0, lt=1, description="Chance of a further basket given one more already (a geometric count beyond the second). Calibration target: as share.")
+
+
+class SmallBaskets(Strict):
+    """A basket-value mixture: some trips are small top-up shops, whose log value sits below the
+    customer's usual, so the trip-value distribution has the long lower tail panels show (a single
+    lognormal fitted to the mean puts the median too low and the tail too thin)."""
+
+    share: float = Field(ge=0, lt=1, description="Share of a customer's trips that are small shops. Calibration target: trip-value quantiles.")
+    log_ratio: float = Field(le=0, ge=-10, description="Log of a small shop's typical value relative to the customer's usual basket (0 or less). Calibration target: as share.")
+
+
 class Segment(Strict):
     """One group of customers, each attribute a distribution across its members."""
 
@@ -77,6 +101,9 @@ class Segment(Strict):
     defection_per_year: float = Field(0.10, ge=0, le=1, description="Yearly chance a customer leaves the retailer for good, with no scheme value either way. Assumption.")
     life_events: LifeEventRates = Field(LifeEventRates(), description="Yearly life-event probabilities.")
     need_drift: NeedDrift | None = Field(None, description="Habits that drift over time (none: each customer's need rate stays at its level apart from life events).")
+    lapses: Lapses | None = Field(None, description="Spells away from which customers return (none: customers shop throughout unless they leave for good).")
+    same_day_baskets: SameDayBaskets | None = Field(None, description="Top-up visits on a trip's day (none: one basket a trip).")
+    small_baskets: SmallBaskets | None = Field(None, description="A share of small top-up shops in the basket-value distribution (none: one lognormal per customer).")
 
     @field_validator("household_size")
     @classmethod

@@ -36,7 +36,7 @@ class Enrolment(Mechanic):
         return True
 
     def till(self, today: Today, off: np.ndarray) -> None:
-        card_effort(self.pop, self.arm, today.trips.card.idx)
+        card_effort(self.pop, self.arm, today.trips.card.visits())  # presenting the card costs effort each visit
 
     def settle(self, today: Today) -> None:
         running_costs(self.pop, self.arm, today.members)

@@ -29,17 +29,22 @@ class Stamps(Mechanic):
         self.arm.mem.stamps[idx] = 0
 
     def settle(self, today: Today) -> None:
-        stamp(self.arm, today.trips.card.idx, today.trips.card.value)
+        card = today.trips.card
+        stamp(self.arm, card.idx, card.value, card.baskets)
 
 
-def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray) -> None:
-    """A stamp per qualifying linked basket; a full card gives its reward and starts again."""
+def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray, baskets: np.ndarray | None = None) -> None:
+    """A stamp per qualifying linked basket (a trip's value split evenly over its baskets, a top-up visit
+    a basket of its own); a full card gives its reward and starts again, stamps past it carried over."""
     st = arm.rules.scheme.stamps
     mem = arm.mem
-    idx = idx[value >= st.min_spend]
-    mem.stamps[idx] += 1
+    if baskets is None:
+        baskets = np.ones(idx.size, np.int32)
+    ok = value / baskets >= st.min_spend
+    idx, add = idx[ok], baskets[ok]
+    mem.stamps[idx] += add.astype(mem.stamps.dtype)
     full = idx[mem.stamps[idx] >= st.required]
-    mem.stamps[full] = st.prefilled
+    mem.stamps[full] = st.prefilled + np.minimum(mem.stamps[full] - st.required, st.required - 1 - st.prefilled)
     r = st.reward
     led = arm.ledger
     led.add("rewards_redeemed", full, 1.0)
