@@ -86,3 +86,15 @@ def wait_for_group_to_end(pgid: int, seconds: float, what: str) -> None:
             return
         assert time.monotonic() < deadline, f"worker processes outlived {what}"
         time.sleep(0.05)
+
+
+STILL_SEGMENT = {"need_drift": None, "lapses": None, "same_day_baskets": None, "small_baskets": None}
+"""A segment's customers-over-time fields, all off."""
+
+
+def without_dynamics(name: str, **overrides) -> dict:
+    """Overrides that switch off a shipped scenario's customers over time (drift, spells away, top-up
+    visits, small baskets, arrivals and seasons), for tests that need customers who stay as they are."""
+    segs = shipped(name).population.segments
+    return {"population.segments": [{**s.model_dump(), **STILL_SEGMENT} for s in segs],
+            "population.arrivals_per_year": 0.0, "calendar": None, **overrides}

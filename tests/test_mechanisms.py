@@ -257,6 +257,34 @@ def test_a_stamp_card_rewards_every_card_filled_and_prefilled_stamps_shorten_the
     assert np.allclose(first, 2 / 12)
 
 
+def test_a_top_up_visit_earns_its_own_stamp_and_costs_its_own_card_effort():
+    top_ups = {"population.segments": [{**seg, "same_day_baskets": {"share": 0.4, "more": 0.3}}
+                                       for seg in scenario().model_dump()["population"]["segments"]]}
+    model, tally, _ = run({**STAMPS, **top_ups}, lean=False, transactions=True, days=150)
+    t = model.transactions.frame()
+    t = t[t.linked]
+    assert (t.baskets >= 2).mean() > 0.3
+    # Every card fills after 10 linked baskets (each trip's value split over its baskets, all above the
+    # card's minimum here): a trip with a top-up visit counts twice.
+    assert (t.amount / t.baskets).min() >= STAMPS["scheme"]["stamps"].get("min_spend", 0.0)
+    baskets = t.groupby("customer_id").baskets.sum().reindex(np.arange(model.population.n), fill_value=0).to_numpy()
+    rewards = tally.count["rewards_redeemed"]
+    assert abs(rewards.sum() / (baskets // 10).sum() - 1) < 0.05
+    trips_only = (t.groupby("customer_id").size().reindex(np.arange(model.population.n), fill_value=0) // 10).sum()
+    assert rewards.sum() > 1.2 * trips_only
+    # Card effort is per visit. Over the first six days (before satisfaction first feeds back) the same
+    # cards are presented with and without top-ups, so effort grows by the linked trips' mean baskets
+    # (a trip's visits are drawn apart from what its effort depends on).
+    days6 = {"days": 6, "lean": False, "transactions": True}
+    on, _, _ = run({**STAMPS, **top_ups}, **days6)
+    off, _, _ = run(STAMPS, **days6)
+    t6 = on.transactions.frame()
+    linked = t6[t6.linked]
+    ratio = scheme_total(on, "effort_cost") / scheme_total(off, "effort_cost")
+    b = linked.baskets.to_numpy(float)
+    assert abs(ratio - b.mean()) < Z * b.std() / np.sqrt(b.size) + 0.01
+
+
 # ---------------------------------------------------------------- tiers
 
 TIERS = {"window_days": 30, "levels": [

@@ -55,10 +55,11 @@ class TransactionLog:
     member: list
     linked: list
     reward_progress: list
+    baskets: list
 
     @classmethod
     def empty(cls) -> "TransactionLog":
-        return cls([], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [])
 
     def add(self, arm, day: int, t: behaviour.Trips) -> None:
         """Today's trips of the scheme arm, as the till has settled them."""
@@ -68,6 +69,7 @@ class TransactionLog:
         self.member.append(t.member.copy())
         self.linked.append(t.linked.copy())
         self.reward_progress.append(behaviour.progress(arm.mem, arm.rules, t.idx))
+        self.baskets.append(t.baskets.astype(np.int16) if t.baskets is not None else np.ones(t.idx.size, np.int16))
 
     def frame(self) -> pd.DataFrame:
         cols = {k: np.concatenate(v) if v else np.array([]) for k, v in vars(self).items()}
