@@ -75,3 +75,41 @@ def test_a_base_that_cannot_be_used_is_refused_in_one_line(tmp_path, population,
     with pytest.raises(ScenarioError) as err:
         load_scenario(write(tmp_path, population))
     assert where in str(err.value) and "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- a calendar by reference
+
+CALENDAR = POPULATIONS.parent / "calendars" / "grocery_completejourney.yaml"
+
+
+def with_calendar(folder: Path, calendar) -> Path:
+    path = folder / "c.yaml"
+    path.write_text(yaml.safe_dump({"name": "c", "customers": 100, "days": 5, "calendar": calendar,
+                                    "population": {"segments": [{"name": "a", "share": 1.0}]}}))
+    return path
+
+
+def test_a_calendar_base_gives_its_weeks_and_the_scenario_its_own_first_week(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # found among the shipped scenarios from anywhere
+    weeks = yaml.safe_load(CALENDAR.read_text())["weekly_factors"]
+    sc = load_scenario(with_calendar(tmp_path, {"base": "calendars/grocery_completejourney.yaml", "first_week": 10}))
+    assert sc.calendar.weekly_factors == weeks and sc.calendar.first_week == 10 and sc.calendar.base is None
+    assert sc.calendar.factor(0) == weeks[9]
+    # A copy beside the scenario wins over the shipped one: a refit there changes the scenario.
+    (tmp_path / "calendars").mkdir()
+    (tmp_path / "calendars" / "grocery_completejourney.yaml").write_text(yaml.safe_dump({"weekly_factors": [2.0] * 52}))
+    sc = load_scenario(with_calendar(tmp_path, {"base": "calendars/grocery_completejourney.yaml"}))
+    assert sc.calendar.weekly_factors == [2.0] * 52
+
+
+@pytest.mark.parametrize(("calendar", "problem"), [
+    ({"base": "nowhere.yaml"}, "nowhere.yaml: file not found"),
+    ({"base": 3}, "must be the path of a calendar file"),
+    ({"base": "p.yaml"}, "p.yaml holds no weekly_factors"),
+])
+def test_a_calendar_base_that_cannot_be_used_is_refused_in_one_line(tmp_path, calendar, problem):
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"population": {"segments": []}}))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(with_calendar(tmp_path, calendar))
+    msg = str(err.value)
+    assert problem in msg and "calendar.base" in msg and "c.yaml" in msg and "\n" not in msg

@@ -473,30 +473,24 @@ def apply_change(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
 
 
 def with_population_base(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | None = None) -> dict:
-    """``data`` with its ``population.base`` file's segments under its own: a population file (as
-    ``loyaltysim calibrate`` writes) named relative to the scenario file, or else among the shipped
-    scenarios (``populations/grocery_completejourney.yaml`` works from a copy of a shipped scenario). A base with one segment is the
-    template of every segment; with several, each segment takes the base segment of its name. Fields a
-    segment sets win (mappings such as motivations merged key by key); without ``segments`` the base's
-    own are used. The base is resolved here, so a results folder records the values it gave.
+    """``data`` with its ``population.base`` file's segments under its own, and its ``calendar.base``
+    file's weeks under its calendar (:func:`with_calendar_base`).
+
+    The population file (as ``loyaltysim calibrate`` writes) is named relative to the scenario file, or
+    else among the shipped scenarios (``populations/grocery_completejourney.yaml`` works from a copy of a
+    shipped scenario). A base with one segment is the template of every segment; with several, each
+    segment takes the base segment of its name. Fields a segment sets win (mappings such as motivations
+    merged key by key); without ``segments`` the base's own are used. The base is resolved here, so a
+    results folder records the values it gave.
     """
+    data = with_calendar_base(data, source, lines)
     population = data.get("population")
     if not isinstance(population, dict) or "base" not in population:
         return data
-    where = {"source": source, "line": (lines or {}).get(("population", "base")), "field": "population.base"}
     name = population["base"]
-    if not isinstance(name, str) or not name:
-        raise ScenarioError("must be the path of a population file", **where)
-    here = Path(source).parent if Path(source).is_file() else Path.cwd()
-    found = here / name
-    if not found.exists() and shipped_dir() is not None and (shipped_dir() / name).is_file():
-        found = shipped_dir() / name  # a shipped population, from a copy of a shipped scenario
-    try:
-        base, _ = read_scenario(found)
-    except ScenarioError as err:  # named from the scenario, the base file in the message
-        inner = f"{err.field}: " if err.field else ""
-        raise ScenarioError(f"{name}{f' line {err.line}' if err.line else ''}: {inner}{err.problem}", **where) from None
+    base = _read_base(name, "population.base", "a population file", source, lines)
     base = base.get("population", base)
+    where = {"source": source, "line": (lines or {}).get(("population", "base")), "field": "population.base"}
     templates = base.get("segments") if isinstance(base, dict) else None
     if not isinstance(templates, list) or not templates or not all(isinstance(t, dict) for t in templates):
         raise ScenarioError(f"{name} holds no population segments", **where)
@@ -514,6 +508,38 @@ def with_population_base(data: dict, source: str = "<scenario>", lines: dict[Pat
         merged.append(_merge({k: v for k, v in template.items() if k not in ("name", "share")}, seg))
     population = {**base, **{k: v for k, v in population.items() if k != "base"}, "segments": merged or segments}
     return {**data, "population": population}
+
+
+def with_calendar_base(data: dict, source: str = "<scenario>", lines: dict[Path_, int] | None = None) -> dict:
+    """``data`` with its ``calendar.base`` file (as ``loyaltysim calibrate --calendar`` writes: weekly
+    factors, a first week) read in under the calendar's own fields, found as a population base is."""
+    calendar = data.get("calendar")
+    if not isinstance(calendar, dict) or "base" not in calendar:
+        return data
+    name = calendar["base"]
+    base = _read_base(name, "calendar.base", "a calendar file", source, lines)
+    base = base.get("calendar", base)
+    if not isinstance(base, dict) or "weekly_factors" not in base:
+        raise ScenarioError(f"{name} holds no weekly_factors", source=source,
+                            line=(lines or {}).get(("calendar", "base")), field="calendar.base")
+    return {**data, "calendar": {**base, **{k: v for k, v in calendar.items() if k != "base"}}}
+
+
+def _read_base(name: Any, field: str, what: str, source: str, lines: dict[Path_, int] | None) -> dict:
+    """Read the file a ``base`` field names: relative to the scenario file, else among the shipped scenarios."""
+    where = {"source": source, "line": (lines or {}).get(tuple(field.split("."))), "field": field}
+    if not isinstance(name, str) or not name:
+        raise ScenarioError(f"must be the path of {what}", **where)
+    here = Path(source).parent if Path(source).is_file() else Path.cwd()
+    found = here / name
+    if not found.exists() and shipped_dir() is not None and (shipped_dir() / name).is_file():
+        found = shipped_dir() / name  # a shipped file, from a copy of a shipped scenario
+    try:
+        base, _ = read_scenario(found)
+    except ScenarioError as err:  # named from the scenario, the base file in the message
+        inner = f"{err.field}: " if err.field else ""
+        raise ScenarioError(f"{name}{f' line {err.line}' if err.line else ''}: {inner}{err.problem}", **where) from None
+    return base
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -79,6 +79,7 @@ class Calendar(Strict):
     """Seasons and holiday weeks: a factor on every customer's chance of a shopping need in each week
     of the year (1 = an ordinary week), applied in both arms alike."""
 
+    base: str | None = Field(None, description="A calendar file (as loyaltysim calibrate --calendar writes) whose fields are the defaults of these, relative to the scenario file or among the shipped scenarios (calendars/grocery_completejourney.yaml). Resolved when the scenario is read.")
     weekly_factors: list[NonNegativeFloat] = Field(min_length=52, max_length=53, description="Factor for each week of the year, 52 or 53 of them, each 0 or more.")
     first_week: int = Field(1, ge=1, le=53, description="Week of the year that day 0 falls in (1 = the first).")
 
