@@ -21,7 +21,7 @@ _HOMES = {
     "ComparisonResult": "runs.compare", "compare": "runs.compare",
     "LoyaltysimError": "errors", "RunError": "errors", "ScenarioError": "errors",
     "SimulationResult": "runs.simulate", "simulate": "runs.simulate",
-    "LoyaltyModel": "engine.model",
+    "LoyaltyModel": "engine.model", "run_evidence": "evidence.run",
     "plot_comparison": "present.plots", "plot_difference": "present.plots", "plot_insight": "present.plots",
     "plot_points": "present.plots", "plot_timeseries": "present.plots", "plot_value_balance": "present.plots",
     "load_results": "results.store", "rebuild": "present.folders", "write_comparison": "present.folders",
@@ -33,6 +33,7 @@ starts (and answers Ctrl-C) before numpy, pandas and matplotlib are loaded."""
 
 if TYPE_CHECKING:  # for editors and type checkers
     from loyaltysim.engine.model import LoyaltyModel
+    from loyaltysim.evidence.run import run_evidence
     from loyaltysim.errors import LoyaltysimError, RunError, ScenarioError
     from loyaltysim.present.folders import rebuild, write_comparison, write_run
     from loyaltysim.present.plots import (
@@ -62,7 +63,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ComparisonResult", "LoyaltyModel", "LoyaltysimError", "RunError", "Scenario", "ScenarioError",
     "SimulationResult", "compare", "load_results", "load_scenario", "plot_comparison", "plot_difference",
-    "plot_insight", "plot_points", "plot_timeseries", "plot_value_balance", "rebuild", "scenario_schema",
+    "plot_insight", "plot_points", "plot_timeseries", "plot_value_balance", "rebuild", "run_evidence", "scenario_schema",
     "simulate", "write_comparison", "write_run",
 ]
 __version__ = "0.1.0"

@@ -143,7 +143,7 @@ def test_version_and_completion_are_offered():
     assert "--install-completion" in res.stdout and "--show-completion" in res.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "compare", "sweep", "report", "plot", "export", "calibrate",
+@pytest.mark.parametrize("command", ["run", "compare", "sweep", "report", "plot", "export", "calibrate", "evidence",
                                      "validate", "schema", "scenarios"])
 def test_every_command_has_plain_help_and_an_example(command):
     res = invoke(command, "--help", env={"COLUMNS": "100"})

@@ -14,7 +14,7 @@ from typing import Optional  # noqa: E402
 
 import typer  # noqa: E402
 
-from loyaltysim.cli import data, folders, scenarios, simulate, sweep  # noqa: E402
+from loyaltysim.cli import data, evidence, folders, scenarios, simulate, sweep  # noqa: E402
 from loyaltysim.cli.common import OneLineErrors, PlainHelpCommand, say  # noqa: E402
 
 __all__ = ["app"]
@@ -48,7 +48,7 @@ def _main(version: Optional[bool] = typer.Option(None, "--version", callback=_ve
 for group, name in (
     (simulate, "run"), (simulate, "compare"), (sweep, "sweep"), (folders, "report"), (folders, "plot"),
     (data, "export"), (data, "calibrate"), (scenarios, "validate"), (scenarios, "schema"),
-    (scenarios, "scenarios"),
+    (scenarios, "scenarios"), (evidence, "evidence"),
 ):
     app.command(name=name, cls=PlainHelpCommand, epilog=getattr(group, f"{name.upper()}_EXAMPLES"))(getattr(group, name))
 
