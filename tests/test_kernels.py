@@ -305,7 +305,7 @@ def _present_card(kind):
 
 @cases("redeem_offers", "supermarket_points", "member_pricing")
 def _redeem_offers(name):
-    m = _model(name, 25, customers=10_000, days=40)  # offers sent and accuracy learnt by now
+    m = _model(name, 25, customers=20_000, days=40)  # offers sent and accuracy learnt by now
     arm, draws, trips = _today(m)
     mem, o, S = arm.mem, arm.rules.scheme.offers, arm.ledger.n_segments
     card = trips.idx[mem.member[trips.idx]]

@@ -102,7 +102,8 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
-                     pop.categories, pop.own_label, pop.hours, *m, *r, *same, idx, value, split, own, band)
+                     pop.small_share, pop.small_shift, pop.categories, pop.own_label, pop.hours, *m, *r, *same,
+                     idx, value, split, own, band)
     trips = _trips(mem, idx[:k], value[:k], split[:k], own[:k], band[:k])  # value holds the log values
     trips.baskets = baskets_per_trip(pop, draws, trips.idx)
     return trips
@@ -329,8 +330,9 @@ def friction_share(pop: Population, mem: MemberState, rules: Rules, idx: np.ndar
 
 def needs(pop: Population, shop: ShopperState, mem: MemberState | None, rules: Rules | None,
           draws: DailyDraws, weekday: int) -> np.ndarray:
-    """Customers with a shopping need today (goal-gradient acceleration for members near a reward)."""
-    p = pop.need_rate * pop.weekday[:, weekday]
+    """Customers with a shopping need today (goal-gradient acceleration for members near a reward): the
+    chance is the customer's rate on this weekday in this week's season, none while away for a spell."""
+    p = pop.need_by_weekday[weekday]
     if mem is not None and rules.scheme.goal_gradient.acceleration > 0:
         members = np.flatnonzero(mem.member)
         gg = rules.scheme.goal_gradient
@@ -376,14 +378,18 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
 
 
 def draw_baskets(pop: Population, draws: DailyDraws, idx: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The log of the basket value (normal: the value is lognormal), category split, own-label share and
-    hour band for shoppers ``idx``, float32.
+    """The log of the basket value, category split, own-label share and hour band for shoppers ``idx``,
+    float32.
+
+    The log value is normal around the customer's ``basket_mu`` (the value lognormal), except that with
+    chance ``small_share`` the trip is a small top-up shop, its log value shifted by ``small_shift``: a
+    mixture of two normals with the same sd. The component and the normal come from one uniform: below
+    the share a small shop, and the uniform rescaled within its part.
 
     The split is half the customer's mix and half one category drawn from it, so each trip is noisy
     but its expectation is the true mix; likewise the own-label share.
     """
-    z = ndtri(np.clip(draws.basket_value[idx], 1e-7, 1 - 1e-7))
-    log_value = pop.basket_mu[idx] + pop.basket_sd[idx] * z
+    log_value = basket_log_values(pop, draws.basket_value[idx], idx)
     mix = pop.categories[idx]
     cat = _inverse_cdf(mix, draws.basket_category[idx])
     split = 0.5 * mix
@@ -392,6 +398,18 @@ def draw_baskets(pop: Population, draws: DailyDraws, idx: np.ndarray) -> tuple[n
     own = 0.5 * pref + 0.5 * (draws.basket_brand[idx] < pref)
     band = _inverse_cdf(pop.hours[idx], draws.hour[idx])
     return log_value, split, own.astype(np.float32), band
+
+
+def basket_log_values(pop: Population, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Log basket values of customers ``idx`` from their float32 uniforms ``u`` (:func:`draw_baskets`)."""
+    uv = np.clip(u, kernels.U_LO, kernels.U_HI)
+    w = pop.small_share[idx]
+    small = uv < w
+    # u / w in the small part, (u - w) / (1 - w) above it; with w = 0 that is u / 1, exactly u.
+    rescaled = np.clip(np.where(small, uv, uv - w) / np.where(small, w, np.float32(1.0) - w),
+                       kernels.U_LO, kernels.U_HI)
+    log_value = pop.basket_mu[idx] + pop.basket_sd[idx] * ndtri(rescaled)
+    return np.where(small, log_value + pop.small_shift[idx], log_value)
 
 
 def _inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:

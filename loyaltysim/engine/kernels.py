@@ -360,14 +360,15 @@ def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belo
 def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits,
                 hour_bits, alive, habit, habit_alpha, needs,
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
-         mean_basket, basket_mu, basket_sd, categories, own_label, hours,
+         mean_basket, basket_mu, basket_sd, small_share, small_shift, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first, extra,
          drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for customers ``lo:hi`` (behaviour.needs, choose_store,
     draw_baskets), in customer order. ``need_today`` is each customer's chance of a need today (before
-    goal-gradient acceleration); the member arrays are read only if ``scheme``.
+    goal-gradient acceleration); the member arrays are read only if ``scheme``. A basket is a small shop
+    with chance ``small_share[i]``, its log value shifted by ``small_shift[i]`` (behaviour.draw_baskets).
 
     ``drawn_*`` are baskets already drawn today for customers ``drawn_idx`` (ascending; may be empty). A
     basket depends only on the customer and the day's draws, which both arms share, so a customer found
@@ -472,10 +473,21 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
             out_band[k] = drawn_band[p]
             k += 1
             continue
+        # A small shop or the usual one, from the same uniform: below the share w a small shop, and the
+        # uniform rescaled within its part, u / w or (u - w) / (1 - w), for the normal draw. Written as
+        # arithmetic on a 0/1 flag, not as selects, which the compiler turned into branches (the
+        # component is a coin flip to the branch predictor). Each product is by exactly 0 or 1, so the
+        # numbers are the selects': u - 0, w + 0, 0 + (1 - w); and the shift (0 or less) is subtracted
+        # as -|d| times the flag, +0 for a usual shop, which leaves any value exactly as it was. So with
+        # w = 0 the uniform is divided by exactly 1 and the draw is the lognormal's, to the bit.
         uv = min(max(uniform(value_bits, i), U_LO), U_HI)
-        z = F32(_ndtri(np.float64(uv)))
+        w = small_share[i]
+        small = F32(uv < w)
+        usual = F32(1.0) - small
+        u = min(max((uv - w * usual) / (w * small + (F32(1.0) - w) * usual), U_LO), U_HI)
+        z = F32(_ndtri(np.float64(u)))
         out_idx[k] = i
-        out_logvalue[k] = basket_mu[i] + basket_sd[i] * z
+        out_logvalue[k] = basket_mu[i] + basket_sd[i] * z - abs(small_shift[i]) * small
         # Category and hour band by inverse CDF of the customer's shares (as behaviour._inverse_cdf),
         # written out here: a helper taking the arrays would cost a reference count per call.
         total = F32(0.0)
@@ -509,7 +521,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
 def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, hour_bits,
          alive, habit, habit_alpha, needs,
          need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
-         mean_basket, basket_mu, basket_sd, categories, own_label, hours,
+         mean_basket, basket_mu, basket_sd, small_share, small_shift, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first, extra,
          drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
@@ -520,7 +532,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
     return _shop_range(0, alive.size, 0, member.size > 0, day, c, need_bits, choice_bits, value_bits,
                        category_bits, brand_bits, hour_bits, alive, habit, habit_alpha, needs,
                        need_today, preference, outcome, reward_seeking, belonging, experience, time_poor,
-                       mean_basket, basket_mu, basket_sd, categories, own_label, hours,
+                       mean_basket, basket_mu, basket_sd, small_share, small_shift, categories, own_label, hours,
                        member, goal, points, stamps, tier, recent, vouchers, offer_until,
                        acc_what, consent, reward_points, reward_perceived, tier_mult, tier_status_share,
                        cat_mult, curve, curve_first, extra, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,

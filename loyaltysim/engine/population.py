@@ -78,6 +78,11 @@ class Population:
     segment_elasticity: np.ndarray
     same_day_share: np.ndarray = field(default=None)  # float64 per segment: share of trips with 2+ baskets
     same_day_more: np.ndarray = field(default=None)   # float64 per segment: chance of each basket past the 2nd
+    # Small top-up shops (Segment.small_baskets): each trip is one with chance small_share, its log value
+    # shifted by small_shift (0 or less). Zeros: one lognormal per customer. Per customer, as the kernel
+    # reads them beside basket_mu and basket_sd.
+    small_share: np.ndarray = field(default=None)  # float32
+    small_shift: np.ndarray = field(default=None)  # float32
 
     mean_basket: np.ndarray = field(default=None)  # float32 true mean basket per trip (spending capacity)
     # float32 (7, n) chance of a shopping need on each weekday (need_rate x weekday weight), one row per
@@ -87,14 +92,22 @@ class Population:
     away: np.ndarray | None = None  # bool: on a spell away this week, no needs (engine.dynamics; None: nobody)
 
     def __post_init__(self) -> None:
+        if self.small_share is None:
+            self.small_share = np.zeros(self.n, np.float32)
+        if self.small_shift is None:
+            self.small_shift = np.zeros(self.n, np.float32)
         self.refresh_mean_basket(slice(None))
         self.need_by_weekday = np.ascontiguousarray((self.need_rate * self.weekday.T))
 
     def refresh_mean_basket(self, idx) -> None:
-        """Recompute the mean basket (lognormal mean) of customers ``idx`` after their basket_mu changed."""
+        """Recompute the mean basket of customers ``idx`` after their basket_mu changed: the lognormal's mean
+        exp(mu + sd^2 / 2), times 1 - w + w e^d for a share w of small shops at e^d of the usual basket."""
         if self.mean_basket is None:
             self.mean_basket = np.empty(self.n, np.float32)
-        self.mean_basket[idx] = np.exp(self.basket_mu[idx] + 0.5 * self.basket_sd[idx] ** 2)
+        w = self.small_share[idx]
+        # Without small shops the factor is exactly 1 (float32), so the mean is the lognormal's to the bit.
+        mixture = np.float32(1.0) - w + w * np.exp(self.small_shift[idx])
+        self.mean_basket[idx] = np.exp(self.basket_mu[idx] + 0.5 * self.basket_sd[idx] ** 2) * mixture
 
     @property
     def segment_bounds(self) -> np.ndarray:
@@ -183,6 +196,8 @@ def synthesise(scenario: Scenario, replicate: int, n: int | None = None, days: i
         segment_base_mu=base_mu, segment_elasticity=elasticity,
         same_day_share=np.array([s.same_day_baskets.share if s.same_day_baskets else 0.0 for s in segs]),
         same_day_more=np.array([s.same_day_baskets.more if s.same_day_baskets else 0.0 for s in segs]),
+        small_share=per_seg([s.small_baskets.share if s.small_baskets else 0.0 for s in segs]).astype(np.float32),
+        small_shift=per_seg([s.small_baskets.log_ratio if s.small_baskets else 0.0 for s in segs]).astype(np.float32),
     )
 
 
