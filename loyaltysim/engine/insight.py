@@ -124,7 +124,7 @@ class Priors:
         self.weekday = (pop.weekday.mean(axis=0) / 7.0).astype(np.float32)
         self.hours = pop.hours.mean(axis=0)
         self.own = float(pop.own_label.mean())
-        self.log_basket = float(pop.basket_mu.mean())
+        self.log_basket = float(pop.mean_log_basket().mean())
         self.family = float(pop.household.mean())
         self.base_err = prior_errors(pop, self, np.arange(pop.n)).astype(np.float32)
 
@@ -144,14 +144,14 @@ def errors(sc: Scenario, pop: Population, arm: Arm, priors: Priors, idx: np.ndar
     logb = est.log_basket(priors.log_basket)
     told = arm.mem.family_told[idx]
     elasticity = np.maximum(pop.segment_elasticity[pop.segment[idx]], 0.05)
-    inferred = np.clip(2.0 * np.exp((logb - pop.segment_base_mu[pop.segment[idx]]) / elasticity), 1, 5)
+    inferred = np.clip(2.0 * np.exp((logb - pop.segment_mean_log_base()[pop.segment[idx]]) / elasticity), 1, 5)
     family = np.where(told > 0, told, est._blend(priors.family, inferred, est.n))
     return np.stack([
         _tv(mix, pop.categories[idx]),
         _tv(est.weekday(priors.weekday), pop.weekday[idx] / 7.0),
         _tv(est.hours(priors.hours), pop.hours[idx]),
         np.abs(est.own_label(priors.own) - pop.own_label[idx]),
-        np.abs(logb - pop.basket_mu[idx]),
+        np.abs(logb - pop.mean_log_basket()[idx]),
         np.abs(mix[:, INDULGENCE] - pop.categories[idx, INDULGENCE]),
         np.abs(family - pop.household[idx]),
     ])
@@ -168,7 +168,8 @@ def errors_compiled(sc: Scenario, pop: Population, arm: Arm, priors: Priors, idx
     kernels.estimate_errors(idx, fresh, k, k * priors.own, k * priors.log_basket, priors.mix, priors.weekday,
                             priors.hours, INDULGENCE, mem.obs_trips, mem.obs_cat, mem.obs_dow, mem.obs_hour,
                             mem.obs_own, mem.obs_logb, pop.categories, pop.weekday, pop.hours, pop.own_label,
-                            pop.basket_mu, pop.segment, pop.segment_base_mu, pop.segment_elasticity, err, log_size)
+                            pop.mean_log_basket(), pop.segment, pop.segment_mean_log_base(), pop.segment_elasticity,
+                            err, log_size)
     inferred = np.clip(2.0 * np.exp(log_size), 1, 5)  # numpy's exp, as errors
     kernels.family_errors(idx, fresh, k, k * priors.family, mem.obs_trips, inferred, mem.family_told, pop.household,
                           err)
@@ -182,7 +183,7 @@ def prior_errors(pop: Population, priors: Priors, idx: np.ndarray) -> np.ndarray
         _tv(priors.weekday[None, :], pop.weekday[idx] / 7.0),
         _tv(priors.hours[None, :], pop.hours[idx]),
         np.abs(priors.own - pop.own_label[idx]),
-        np.abs(priors.log_basket - pop.basket_mu[idx]),
+        np.abs(priors.log_basket - pop.mean_log_basket()[idx]),
         np.abs(priors.mix[INDULGENCE] - pop.categories[idx, INDULGENCE]),
         np.abs(priors.family - pop.household[idx]),
     ])

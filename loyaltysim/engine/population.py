@@ -109,6 +109,20 @@ class Population:
         mixture = np.float32(1.0) - w + w * np.exp(self.small_shift[idx])
         self.mean_basket[idx] = np.exp(self.basket_mu[idx] + 0.5 * self.basket_sd[idx] ** 2) * mixture
 
+    def mean_log_basket(self) -> np.ndarray:
+        """Each customer's mean log trip value, what their observed baskets average to: ``basket_mu``
+        itself, plus ``w d`` where a share w of trips are small shops shifted by d."""
+        if not self.small_share.any():
+            return self.basket_mu
+        return self.basket_mu + self.small_share * self.small_shift
+
+    def segment_mean_log_base(self) -> np.ndarray:
+        """Each segment's base log basket, as :meth:`mean_log_basket` (what family size is inferred against)."""
+        if not self.small_share.any():
+            return self.segment_base_mu
+        first = self.segment_bounds[:-1].clip(max=self.n - 1)
+        return self.segment_base_mu + self.small_share[first] * self.small_shift[first]
+
     @property
     def segment_bounds(self) -> np.ndarray:
         """Start of each segment's block of customer ids, and n at the end."""

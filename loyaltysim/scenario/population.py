@@ -86,7 +86,7 @@ class Segment(Strict):
     hour_precision: float = Field(10.0, gt=0, description="Dirichlet precision of each customer's hour-band profile. Assumption.")
     basket_log_mu: float = Field(2.75, description=f"Mean log basket value (a median basket of about 17.5). {CJ}, lognormal fit.")
     basket_log_sd_between: float = Field(0.60, ge=0, description=f"Sd across customers of their mean log basket. {CJ}.")
-    basket_log_sd_within: float = Field(1.03, gt=0, description=f"Sd of log basket value across one customer's trips. {CJ}.")
+    basket_log_sd_within: float = Field(1.03, gt=0, description=f"Sd of log basket value across one customer's trips (with small_baskets: within each kind of shop, usual or small). {CJ}.")
     basket_size_elasticity: float = Field(0.24, ge=0, description=f"Basket scales as (household size / 2) ** elasticity. {CJ}: 1-person baskets 0.85x and 5+ 1.25x those of 2-person households.")
     categories: list[float] = Field(
         [0.459, 0.070, 0.129, 0.047, 0.127, 0.084, 0.084],
