@@ -686,15 +686,22 @@ def _prior_estimates(model: LoyaltyModel, who: np.ndarray) -> bool:
     return bool(np.allclose(c.est_basket_log_mu.to_numpy()[who], model.priors.log_basket))
 
 
-def test_withdrawing_consent_or_leaving_deletes_the_profile():
+def test_withdrawing_consent_or_leaving_deletes_the_profile_and_a_required_consent_ends_membership():
     concerned = motive(privacy_concern=0.9)
     over = {"scheme.membership": {"fee": 3.0, "period_days": 30}, **two_segments(concerned, concerned)}
-    model, _, _ = run({**over, "scheme.data.consent_withdrawal_per_year": 1.0,
-                       "scheme.enrolment.leave_rate_per_year": 0.0})
+    optional = {"scheme.data.required": [], "scheme.data.consent_withdrawal_per_year": 1.0,
+                "scheme.enrolment.leave_rate_per_year": 0.0}
+    model, _, _ = run({**over, **optional})
     mem = model.arms[0].mem
     withdrawn = mem.member & (mem.consent == 0)
     assert withdrawn.sum() > 30 and _prior_estimates(model, withdrawn)
     assert not _prior_estimates(model, mem.member & (mem.consent > 0))
+    # The same withdrawals where the scheme requires the consent: every one ends a membership.
+    model, tally, _ = run({**over, **optional, "scheme.data.required": ["transactions"]})
+    mem = model.arms[0].mem
+    assert not (mem.member & (mem.consent == 0)).any()
+    left = mem.ever_joined & ~mem.member & model.arms[0].shop.alive
+    assert left.sum() > 30 and tally.count["leaves"][left].min() >= 1
     model, _, _ = run({**over, "scheme.enrolment.leave_rate_per_year": 1.0})
     mem = model.arms[0].mem
     left = mem.ever_joined & ~mem.member & model.arms[0].shop.alive

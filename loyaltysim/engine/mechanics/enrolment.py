@@ -174,8 +174,8 @@ def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
 
 
 def leave_withdraw_and_refer(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> int:
-    """Dissatisfied members leave (forfeiting points); privacy-concerned, dissatisfied ones withdraw consent;
-    satisfied, belonging-motivated ones refer others. Returns today's referrals (tomorrow's joins feel them)."""
+    """Dissatisfied members leave (forfeiting points); privacy-concerned, dissatisfied ones withdraw consent
+    (which ends membership when the scheme requires a consent); satisfied, belonging-motivated ones refer others. Returns today's referrals (tomorrow's joins feel them)."""
     mem, en = arm.mem, arm.rules.scheme.enrolment
     daily = 1.0 - (1.0 - en.leave_rate_per_year) ** (1 / 365)
     leavers, withdrawers = np.empty(members.size, np.intp), np.empty(members.size, np.intp)
@@ -186,8 +186,11 @@ def leave_withdraw_and_refer(pop: Population, arm: Arm, draws: DailyDraws, membe
     leave(arm, leavers[:n_leave])
     if n_withdraw:
         withdraw = withdrawers[:n_withdraw]
-        mem.consent[withdraw] = 0
-        mem.forget(withdraw)
+        if arm.rules.required_mask:  # membership needs the consent withdrawn: it ends with it
+            leave(arm, withdraw)
+        else:
+            mem.consent[withdraw] = 0
+            mem.forget(withdraw)
     return n_refer
 
 
