@@ -163,6 +163,23 @@ def test_a_promotion_multiplies_points_inside_its_window_only():
     assert_greater(rate[inside] / 3.0 * 2.0, rate[~inside], "points per linked unit in the window vs outside")
 
 
+def test_an_advertised_promotion_draws_members_to_shop_here_inside_its_window_only():
+    window = [{"start_day": 20, "end_day": 34, "multiplier": 5.0}]
+    over = {**NO_FEEDBACK, **ALL_MEMBERS, **NO_GOAL_GRADIENT}
+    counts = {}
+    for name, promos in (("plain", []), ("promoted", window)):
+        model, _, _ = make({**over, "scheme.points.promotions": promos}, days=35)
+        by_period = np.zeros((2, model.population.n))
+        model.trip_observers.append(
+            lambda arm, day, wd, t, q=by_period: np.add.at(q[int(day >= 20)], t.idx, 1) if arm == "scheme" else None)
+        model.run()
+        counts[name] = by_period
+    # Same customers and draws: identical before the window (a promotion is not anticipated before it
+    # starts), more trips here during it.
+    np.testing.assert_array_equal(counts["plain"][0], counts["promoted"][0])
+    assert_positive(counts["promoted"][1] - counts["plain"][1], "member trips in the promotion's window")
+
+
 def test_partner_points_come_without_spend_and_partners_pay_for_them():
     over = {**UNREACHABLE, **NO_FEEDBACK}
     alone, _, _ = run(over)

@@ -84,7 +84,7 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
     idx, value, split, own, band = buf.idx, buf.value, buf.split, buf.own, buf.band
     same = (drawn.idx, drawn.log_value, drawn.split, drawn.own, drawn.band) if drawn is not None else (
         idx[:0], value[:0], split[:0], own[:0], band[:0])  # none drawn yet today
-    c = kernel_constants(sc, rules)
+    c = with_promotion(kernel_constants(sc, rules), rules, day)
     if mem is None:
         no_f4, no_i4 = np.zeros(0, np.float32), np.zeros(0, np.int32)
         m = (np.zeros(0, bool), np.zeros(0, np.int8), no_i4, np.zeros(0, np.int16), np.zeros(0, np.int8),
@@ -220,6 +220,19 @@ def kernel_constants(sc: Scenario | None, rules: Rules | None) -> tuple[float, .
     return _by_identity(_CONSTANTS, (sc, rules), lambda: tuple(float(x) for x in _constants(sc, rules)))
 
 
+def with_promotion(c: tuple[float, ...], rules: Rules | None, day: int) -> tuple[float, ...]:
+    """The constants with the day's bonus-points multiplier in the earn rate members anticipate: a
+    promotion is advertised, so on its days the card is worth more to shop with (joining still weighs
+    the usual rate)."""
+    if rules is None or rules.scheme.points is None or not rules.scheme.points.promotions:
+        return c
+    bonus = rules.earn_multiplier(day)
+    if bonus == 1.0:
+        return c
+    k = kernels.C_EARN_PER_UNIT
+    return c[:k] + (c[k] * bonus,) + c[k + 1:]
+
+
 def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
     K = kernels
     c = np.zeros(K.N_CONSTANTS)
@@ -292,8 +305,9 @@ def pull(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray) -> np
 
 
 def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray,
-                goal: np.ndarray | None = None) -> np.ndarray:
-    """Expected perceived reward value per unit of spend for customers ``idx`` if members."""
+                goal: np.ndarray | None = None, bonus: float = 1.0) -> np.ndarray:
+    """Expected perceived reward value per unit of spend for customers ``idx`` if members (``bonus``: the
+    day's bonus-points multiplier, where the rate is anticipated on a promotion's day)."""
     s = rules.scheme
     rate = np.zeros(idx.size)
     if s.points is not None:
@@ -304,7 +318,7 @@ def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray
             mult = mult * rules.category_dot(pop.categories[idx])
         if s.membership is not None:
             mult = mult * s.membership.earn_multiplier
-        rate += s.points.earn_per_unit * mult * value_per_point
+        rate += (s.points.earn_per_unit * bonus) * mult * value_per_point
     if s.stamps is not None:
         st = s.stamps
         perceived = st.reward.face_value * st.reward.perceived_ratio
@@ -353,7 +367,7 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
         m = mem.member[idx]
         sub = idx[m]
         s = rules.scheme
-        add = b.reward_weight * pop.reward_seeking[sub] * reward_rate(pop, mem, rules, sub)
+        add = b.reward_weight * pop.reward_seeking[sub] * reward_rate(pop, mem, rules, sub, bonus=rules.earn_multiplier(day))
         add += b.value_weight * recent_value(mem, sub, b.expected_value_share)
         gg = s.goal_gradient
         add += gg.strength * pop.reward_seeking[sub] * pull(pop, mem, rules, sub)
