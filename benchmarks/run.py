@@ -168,16 +168,18 @@ def import_checkout(directory: str, name: str = "loyaltysim_base"):
     sys.exit(f"{directory}: no loyaltysim model found (looked for loyaltysim/engine/model.py and loyaltysim/model.py)")
 
 
-def measure_against(path: str, checkout: str, customers: int, days: int, block: int) -> dict:
-    """This code's model against another checkout's on the same scenario, in one process taking turns
-    ``block`` days at a time (:func:`take_turns`): the ratio of their speeds, measured under the same
-    conditions. Each is warmed up first at a small size (compiled kernels loaded, lazy imports done)."""
+def measure_against(path: str, checkout: str, customers: int, days: int, block: int,
+                    checkout_path: str | None = None) -> dict:
+    """This code's model against another checkout's on the same scenario (or, with ``checkout_path``, the
+    other checkout on its own), in one process taking turns ``block`` days at a time (:func:`take_turns`):
+    the ratio of their speeds, measured under the same conditions. Each is warmed up first at a small size
+    (compiled kernels loaded, lazy imports done)."""
     from loyaltysim.engine.model import LoyaltyModel
 
     base_model, base_loading = import_checkout(checkout)
 
     def base_scenario(n: int, d: int):
-        sc = base_loading.load_scenario(path)
+        sc = base_loading.load_scenario(checkout_path or path)
         data = {**sc.model_dump(by_alias=True, exclude={"schema_"}), "customers": n, "days": d, "replications": 1}
         return type(sc).model_validate(data)
 
@@ -327,11 +329,13 @@ def against(args, customers: int, days: int) -> None:
     if not (Path(args.against) / "loyaltysim").is_dir():
         sys.exit(f"--against {args.against}: not a checkout (no loyaltysim/ folder in it)")
     r = run_child({"kind": "against", "path": args.scenario, "checkout": args.against, "customers": customers,
-                   "days": days, "block": args.block})
+                   "days": days, "block": args.block, "checkout_path": args.against_scenario})
     speed = {k: rate(customers, days, r["build_s"][k] + r["run_s"][k]) for k in r["run_s"]}
     turns = [t["checkout"] / t["this"] for t in r["blocks"]]
     q1, q2, q3 = statistics.quantiles(turns, n=4, method="inclusive") if len(turns) > 1 else turns * 3
-    print(f"This code against {args.against}: {fmt_n(customers)} customers x {days} days, both arms, in one "
+    on = (f" (this code on {args.scenario or 'the default scenario'}, the checkout on {args.against_scenario})"
+          if args.against_scenario else "")
+    print(f"This code against {args.against}{on}: {fmt_n(customers)} customers x {days} days, both arms, in one "
           f"process taking turns {args.block} days at a time (build + run):")
     print(table(["code", "build s", "run s", "cust-days/s", "x checkout"], [
         [k, f"{r['build_s'][k]:.2f}", f"{r['run_s'][k]:.2f}", f"{speed[k] / 1e6:.2f}M",
@@ -367,6 +371,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--against", metavar="CHECKOUT",
                     help="only compare this code with the loyaltysim of another checkout (a folder holding "
                          "loyaltysim/), at the largest size and --days, in one process taking turns --block days")
+    ap.add_argument("--against-scenario", metavar="FILE",
+                    help="with --against: the scenario the other checkout runs (default: the same as this code), "
+                         "for a scenario file the other checkout cannot read")
     ap.add_argument("--json", help="also write every figure to this JSON file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
