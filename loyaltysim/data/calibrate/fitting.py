@@ -7,7 +7,8 @@
   :mod:`~loyaltysim.data.calibrate.nbd`), zero-truncated unless the number of customers with no trip
   is known;
 - **baskets**: log trip values split into a between-customer and a within-customer sd, net of the
-  simulator's household-size and income terms;
+  simulator's household-size and income terms; with ``basket_fit="mean"``, a share of small top-up shops
+  (``small_baskets``) where it fits the trip-value quantiles better than one lognormal;
 - **timing**: weekday and hour-band shares, with the Dirichlet precision of customers' own profiles
   fitted by Dirichlet-multinomial maximum likelihood;
 - **mix**: category spend shares with a method-of-moments Dirichlet precision, and the own-label
@@ -56,6 +57,16 @@ MIN_CUSTOMERS = 30
 """Fewest customers a segment (or a demographic regression) is fitted from."""
 CERTAIN_SHARE = 0.999
 """A store share at or above this is treated as certain: preference mean 8, sd 0."""
+SMALL_BASKET_MIN_GAIN = 0.02
+"""How much a mixture with small shops must lower the root-mean-square error of the fitted log trip-value
+quantiles (q10 to q90) to be kept: 0.02, about 2% on the values, well above what sampling error alone
+gives a lognormal log (0.001-0.006 rms for 4,000 customers' 170,000 trips, tests/test_small_baskets.py);
+below it the basket stays one lognormal."""
+SMALL_BASKET_MAX_SHARE = 0.9
+"""Largest share of small shops the basket fit considers."""
+MIN_SD_WITHIN = 0.1
+"""Smallest log sd of a customer's usual (or small) shops the basket fit leaves, when the shift between
+the two takes up most of the within-customer variance."""
 
 
 # ---------------------------------------------------------------- store choice and defection
@@ -98,6 +109,95 @@ def _exposure(defection_per_year: float, years: float) -> tuple[float, float]:
     return e1, e2 / (e1 * e1) - 1.0
 
 
+# ---------------------------------------------------------------- trip values
+
+@dataclass(frozen=True)
+class BasketShape:
+    """Pooled log trip values as the simulator draws them: a customer's usual log value is normal around
+    ``mu`` with sd ``total_sd`` across customers and trips (between customers, with the household and
+    income terms, and ``sd_within`` within), and a share ``share`` of trips are small shops, shifted by
+    ``log_ratio`` (0 or less): a mixture of two normals with the same sd."""
+
+    mu: float
+    total_sd: float
+    sd_within: float
+    share: float = 0.0
+    log_ratio: float = 0.0
+
+    def mean(self) -> float:
+        """Mean trip value: the lognormal's, times 1 - w + w e^d."""
+        return math.exp(self.mu + self.total_sd ** 2 / 2) * (1 - self.share + self.share * math.exp(self.log_ratio))
+
+    def log_quantiles(self, p: np.ndarray) -> np.ndarray:
+        """Quantiles of the log trip value at probabilities ``p``: the normal's without small shops, else
+        the mixture's, its CDF inverted by bisection."""
+        p = np.asarray(p, float)
+        m, s, w, d = self.mu, self.total_sd, self.share, self.log_ratio
+        if w == 0:
+            return m + s * norm.ppf(p)
+        lo, hi = np.full(p.size, m + d - 12 * s), np.full(p.size, m + 12 * s)
+        for _ in range(64):  # the bracket (24 sd and the shift) shrinks to below 1e-15 of a sd
+            mid = 0.5 * (lo + hi)
+            below = (1 - w) * special.ndtr((mid - m) / s) + w * special.ndtr((mid - m - d) / s) < p
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
+
+def _basket_shape(log_mean: float, var_between: float, var_within: float, share: float = 0.0,
+                  log_ratio: float = 0.0) -> BasketShape | None:
+    """The basket shape with small shops (``share``, ``log_ratio``) whose mean trip value is exp(``log_mean``)
+    and whose log values vary as measured: ``var_between`` across customers' centres and ``var_within``
+    within a customer, the mixture's own variance w(1-w)d^2 included. None if the shift leaves the
+    usual shops a log sd under MIN_SD_WITHIN."""
+    var_usual = var_within - share * (1 - share) * log_ratio ** 2
+    if share > 0 and var_usual < MIN_SD_WITHIN ** 2:
+        return None
+    total_sd = math.sqrt(var_between + var_usual)
+    mu = log_mean - total_sd ** 2 / 2 - math.log(1 - share + share * math.exp(log_ratio))
+    return BasketShape(mu, total_sd, math.sqrt(var_usual), share, log_ratio)
+
+
+def _rms(shape: BasketShape, p: np.ndarray, log_q: np.ndarray) -> float:
+    """Root-mean-square error of a shape's log quantiles at ``p`` against ``log_q``."""
+    return float(np.sqrt(np.mean((shape.log_quantiles(p) - log_q) ** 2)))
+
+
+def _fit_basket_shape(log_mean: float, var_between: float, var_within: float, p: np.ndarray,
+                     log_q: np.ndarray) -> tuple[BasketShape, BasketShape | None]:
+    """Trip values as one lognormal and as a mixture with small shops, both keeping the data's mean trip
+    value (exp(``log_mean``)) and log variances between and within customers; the mixture's share and
+    log ratio minimise the squared errors of its log quantiles at ``p`` against the data's ``log_q``.
+    Returns (lognormal, mixture); the mixture is None when no share improves on the lognormal. Share and
+    log ratio are rounded to 3 significant digits, the rest worked out from the rounded values (so the
+    mean and variances hold exactly)."""
+    single = _basket_shape(log_mean, var_between, var_within)
+
+    def shift_bound(w: float) -> float:
+        """The largest shift (as a positive number) that leaves the usual shops MIN_SD_WITHIN, at most 10."""
+        return min(10.0, math.sqrt(max(var_within - MIN_SD_WITHIN ** 2, 0.0) / (w * (1 - w))))
+
+    # Search over the share and the shift as a fraction t of its bound (a rectangle, every point valid):
+    # a grid, then the best point polished.
+    def loss(theta) -> float:
+        w, t = float(theta[0]), float(theta[1])
+        shape = _basket_shape(log_mean, var_between, var_within, w, -t * shift_bound(w) * (1 - 1e-9))
+        return _rms(shape, p, log_q) ** 2 if shape is not None else math.inf
+
+    grid = [(w, t) for w in np.linspace(0.02, SMALL_BASKET_MAX_SHARE, 23) for t in np.linspace(0.05, 1.0, 20)]
+    start = min(grid, key=loss)
+    res = optimize.minimize(loss, start, method="Nelder-Mead", bounds=[(1e-4, SMALL_BASKET_MAX_SHARE), (0.0, 1.0)],
+                            options={"xatol": 1e-6, "fatol": 1e-12})
+    w, t = (res.x if res.fun <= loss(start) else start)
+    w, d = _round(float(w), 3), -float(t) * shift_bound(float(w))
+    mixture = None
+    for digits in (_round(d, 3), _round_toward_zero(d, 3)):  # rounding may take the shift past its bound
+        if mixture is None and w > 0 and digits < 0:
+            mixture = _basket_shape(log_mean, var_between, var_within, w, digits)
+    if mixture is None or _rms(mixture, p, log_q) >= _rms(single, p, log_q):
+        return single, None
+    return single, mixture
+
+
 # ---------------------------------------------------------------- the fit
 
 @dataclass
@@ -138,6 +238,14 @@ def _round(x: float, digits: int = 4) -> float:
     if x == 0 or not np.isfinite(x):
         return float(x)
     return float(round(x, digits - 1 - math.floor(math.log10(abs(x)))))
+
+
+def _round_toward_zero(x: float, digits: int) -> float:
+    """``x`` cut (not rounded) to ``digits`` significant digits."""
+    if x == 0 or not np.isfinite(x):
+        return float(x)
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
+    return float(math.trunc(x * scale) / scale)
 
 
 def _shares(values: np.ndarray) -> list[float]:
@@ -209,7 +317,10 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
     scenario default, which the store-choice adjustment assumes. ``basket_fit``: "log" (default)
     fits the lognormal by maximum likelihood (the mean of log trip values); "mean" keeps the
     fitted sds and sets the centre so the mean trip value matches the data, for logs whose
-    values are not quite lognormal when spend totals matter more than the median.
+    values are not quite lognormal when spend totals matter more than the median; it also fits a
+    share of small top-up shops (``small_baskets``: their share and log value relative to the usual
+    basket) to the trip-value quantiles q10-q90, keeping the mean and the within-customer variance,
+    where that lowers the quantiles' log error by SMALL_BASKET_MIN_GAIN or more.
     """
     if basket_fit not in ("log", "mean"):
         raise CalibrationError(f"basket_fit: '{basket_fit}' is not a basket fit (allowed: log, mean)")
@@ -241,7 +352,7 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
     notes = [(f"{len(trips):,} trips ({'customer-days' if trip == 'day' else 'baskets'}) by {customers.size:,} "
               f"customers over {window} days from {start.date()} to {end.date()}")]
     if trip == "day":
-        notes.append("a customer's purchases on one date are one trip (the simulator makes at most one a day)")
+        notes.append("a customer's purchases on one date are one trip (its baskets are that trip's same-day visits)")
     if basket_fit == "mean":
         notes.append("basket centre set so the mean trip value matches the data (basket_fit=mean)")
     if not (trips["band"] >= 0).all():
@@ -251,7 +362,8 @@ def fit_population(transactions: pd.DataFrame, demographics: pd.DataFrame | None
     sd_used = preference_sd if store_share < CERTAIN_SHARE else 0.0
     notes.append(
         f"store choice (assumed): this retailer gets {realised_share:.1%} of needs (preference mean "
-        f"{choice_mu:.3g}, sd {sd_used:g}) and {defection_per_year:.1%} of customers leave for good a year; "
+        f"{choice_mu:.3g}, sd {sd_used:g}) and {defection_per_year:.1%} of customers leave for good a year (a "
+        "starting value where customers over time are fitted); "
         f"need rates are trips here / {realised_share * exposure:.3g}, their gamma shape adjusted to match")
 
     segs, tables, estimates = [], [], []
@@ -387,25 +499,32 @@ def _fit_segment(trips: pd.DataFrame, demographics: pd.DataFrame | None, seg_nam
             notes.append(f"{seg_name}: demographics cover {len(demo)} customers (fewer than {MIN_CUSTOMERS}); "
                          f"household defaults kept")
     off_mean, off_var = _offsets(hh_shares, inc_shares, elasticity)
-    total_sd = math.sqrt(max(var_between, 0.0) + sd_within ** 2)
     amounts = trips["amount"].to_numpy()
+    shape = BasketShape(mu_trips, math.sqrt(max(var_between, 0.0) + sd_within ** 2), sd_within)
     if basket_fit == "mean":
-        # Keep the sd split; move the centre so the lognormal's mean equals the mean trip value.
-        mu_trips = math.log(amounts.mean()) - total_sd ** 2 / 2
-    base_mu = mu_trips - off_mean
+        shape = _mean_basket_shape(amounts, max(var_between, 0.0), sd_within, seg_name, notes)
+    base_mu = shape.mu - off_mean
     sd_between = math.sqrt(max(var_between - off_var, 0.0))
     seg["basket_log_mu"] = _round(base_mu)
     seg["basket_log_sd_between"] = _round(sd_between)
-    seg["basket_log_sd_within"] = _round(sd_within)
+    seg["basket_log_sd_within"] = _round(shape.sd_within)
+    if shape.share > 0:
+        seg["small_baskets"] = {"share": shape.share, "log_ratio": shape.log_ratio}
     nb = multi.sum()
     se_vb = math.sqrt(2.0 / (nb - 1)) * (var_between + np.mean(sd_within ** 2 / n_i[multi]))
+    # With small shops the usual shops' sd is what the measured within-customer sd leaves: no standard
+    # error of its own is worked out, nor for the share and the shift (fitted to quantiles).
+    sdw_se = sd_within / math.sqrt(2.0 * (keep.sum() - nb)) if shape.share == 0 else float("nan")
     est += [("basket_log_mu", base_mu, _mu_se(n_i, max(var_between, 0.0), sd_within), int(n_i.sum())),
             ("basket_log_sd_between", sd_between, se_vb / (2 * max(sd_between, 1e-9)), int(nb)),
-            ("basket_log_sd_within", sd_within, sd_within / math.sqrt(2.0 * (keep.sum() - nb)), int(keep.sum()))]
-    rows.append(("basket value", "mean", float(amounts.mean()), math.exp(mu_trips + total_sd ** 2 / 2)))
-    for q in PERCENTILES:
-        rows.append(("basket value", f"q{q}", float(np.quantile(amounts, q / 100)),
-                     math.exp(mu_trips + total_sd * norm.ppf(q / 100))))
+            ("basket_log_sd_within", shape.sd_within, sdw_se, int(keep.sum()))]
+    if shape.share > 0:
+        est += [("small_baskets.share", shape.share, float("nan"), amounts.size),
+                ("small_baskets.log_ratio", shape.log_ratio, float("nan"), amounts.size)]
+    rows.append(("basket value", "mean", float(amounts.mean()), shape.mean()))
+    fitted_q = np.exp(shape.log_quantiles(np.asarray(PERCENTILES) / 100))
+    for q, fitted in zip(PERCENTILES, fitted_q):
+        rows.append(("basket value", f"q{q}", float(np.quantile(amounts, q / 100)), float(fitted)))
     rows.append(("basket value", "log sd between customers", math.sqrt(max(mi.var(ddof=1), 0)), math.sqrt(max(var_between, 0))))
     rows.append(("basket value", "log sd within customer", sd_within, sd_within))
 
@@ -463,6 +582,31 @@ def _fit_segment(trips: pd.DataFrame, demographics: pd.DataFrame | None, seg_nam
     estimates = pd.DataFrame(est, columns=["parameter", "value", "se", "n"])
     estimates.insert(0, "segment", seg_name)
     return seg, table, estimates
+
+
+def _mean_basket_shape(amounts: np.ndarray, var_between: float, sd_within: float, seg_name: str,
+                       notes: list[str]) -> BasketShape:
+    """The basket of ``basket_fit="mean"``: the sd split as measured and the centre set so the mean trip
+    value is the data's; and, where it fits the trip-value quantiles better by SMALL_BASKET_MIN_GAIN, a
+    share of small shops (the within-customer variance kept: the usual shops' sd is what the shift leaves).
+    A line in ``notes`` says which and why."""
+    log_mean = math.log(amounts.mean())
+    p = np.asarray(PERCENTILES) / 100
+    data_q = np.quantile(amounts, p)
+    if not (data_q > 0).all():
+        notes.append(f"{seg_name}: basket: one lognormal (the trip-value quantiles are not all above 0)")
+        return _basket_shape(log_mean, var_between, sd_within ** 2)
+    single, mixture = _fit_basket_shape(log_mean, var_between, sd_within ** 2, p, np.log(data_q))
+    before = _rms(single, p, np.log(data_q))
+    after = _rms(mixture, p, np.log(data_q)) if mixture is not None else before
+    if mixture is None or before - after < SMALL_BASKET_MIN_GAIN:
+        notes.append(f"{seg_name}: basket: one lognormal (small shops would lower the log error of the "
+                     f"trip-value quantiles only from {before:.3f} to {after:.3f} rms)")
+        return single
+    notes.append(f"{seg_name}: basket: {mixture.share:.1%} of trips are small shops at "
+                 f"{math.exp(mixture.log_ratio):.3g} times the usual basket (log error of the trip-value "
+                 f"quantiles {before:.3f} -> {after:.3f} rms)")
+    return mixture
 
 
 def _ols_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -386,7 +386,8 @@ def _hour_band(hours: np.ndarray) -> np.ndarray:
 def trips_table(transactions: pd.DataFrame, trip: str = "day") -> pd.DataFrame:
     """One row per trip: ``customer_id``, ``timestamp`` (of its first line), ``date``, ``weekday``
     (0 = Monday), ``band`` (hour band, -1 for a date-only log), ``amount`` and, when the log has
-    them, ``cat_<category>`` spend and ``own_label_amount``.
+    them, ``cat_<category>`` spend, ``own_label_amount`` and ``baskets`` (the distinct ``basket_id``
+    values the trip holds: always 1 for ``trip="basket"``).
 
     ``trip="day"`` merges a customer's purchases on one date into one trip (the simulator's clock);
     ``trip="basket"`` keeps baskets (``basket_id``, else customer and timestamp).
@@ -426,6 +427,10 @@ def trips_table(transactions: pd.DataFrame, trip: str = "day") -> pd.DataFrame:
             out[f"cat_{cat}"] = spend[:, k]
     if "own_label" in tx:
         out["own_label_amount"] = np.bincount(gid, amount * tx["own_label"].to_numpy(bool), minlength=n)
+    if "basket_id" in tx:
+        # Distinct baskets in each trip: a basket's lines share its id, so count (trip, id) pairs once.
+        pairs = pd.DataFrame({"g": gid, "b": tx["basket_id"].to_numpy()}).drop_duplicates()
+        out["baskets"] = np.bincount(pairs["g"].to_numpy(), minlength=n).astype(np.int32)
     return out.sort_values(["customer_id", "timestamp"], kind="stable").reset_index(drop=True)
 
 
