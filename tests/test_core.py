@@ -79,6 +79,7 @@ def test_fees_are_the_fee_times_the_joins_and_renewals_the_join_days_imply():
     data = base_data(customers=1500, days=days, replications=1)
     data["scheme"]["enrolment"] = {"join_rate_per_visit": 0.2, "leave_rate_per_year": 0.0}
     data["scheme"]["membership"] = {"fee": fee, "period_days": period}
+    data["scheme"].setdefault("data", {})["consent_withdrawal_per_year"] = 0.0  # withdrawing would end membership
     for seg in data["population"]["segments"]:
         seg["defection_per_year"] = 0.0
     r = simulate(scenario(data))
@@ -333,6 +334,7 @@ def test_members_who_withdraw_consent_lose_their_profile_and_the_business_stops_
     def costly(withdrawal: float):
         return scenario(overrides={
             "scheme.enrolment.initial_members": 0.8, "scheme.data.consent_withdrawal_per_year": withdrawal,
+            "scheme.data.required": [],  # optional consent: withdrawing it keeps the membership
             "scheme.membership.fee": 40.0, "scheme.enrolment.leave_rate_per_year": 0.0,
             "population.segments.0.motivations": {"privacy_concern": {"mean": 0.9, "precision": 20}},
             "population.segments.1.motivations": {"privacy_concern": {"mean": 0.9, "precision": 20}}},

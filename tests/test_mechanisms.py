@@ -28,7 +28,8 @@ LEAN = {"scheme.tiers": None, "scheme.membership": None, "scheme.member_pricing"
         "scheme.data.requested": ["transactions"]}
 """The rich test scheme cut down to points with manual redemption: tests add the mechanism they examine."""
 NO_FEEDBACK = {"behaviour.value_weight": 0.0, "behaviour.defection_value_weight": 0.0,
-               "scheme.enrolment.leave_rate_per_year": 0.0, "scheme.enrolment.referral_rate_per_year": 0.0}
+               "scheme.enrolment.leave_rate_per_year": 0.0, "scheme.enrolment.referral_rate_per_year": 0.0,
+               "scheme.data.consent_withdrawal_per_year": 0.0}
 """What the scheme gave members does not feed back into their choices, staying or referring."""
 NO_GOAL_GRADIENT = {"scheme.goal_gradient.strength": 0.0, "scheme.goal_gradient.acceleration": 0.0}
 ALL_MEMBERS = {"scheme.enrolment.initial_members": 1.0, "scheme.enrolment.join_rate_per_visit": 0.0}

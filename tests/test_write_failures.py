@@ -187,9 +187,10 @@ def test_sizes_that_are_not_allowed_are_one_line(tmp_path, command, option, valu
 def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(tmp_path, monkeypatch, command):
     monkeypatch.setattr(experiment, "memory_available", lambda: 8 * 2 ** 30)
     monkeypatch.setattr(experiment, "LoyaltyModel", None)  # nothing may be built
-    line = one_line_error(invoke(*command, "--customers", "100000000", "--days", "3650", "--replications", "1",
+    # 50 million customers for ten years (with the calibrated population's arrivals, about 68 million).
+    line = one_line_error(invoke(*command, "--customers", "50000000", "--days", "3650", "--replications", "1",
                                  "--executor", "serial", "--out", tmp_path / "out"),
-                          "100,000,000 customers need about", "GiB but 8.0 GiB is available", "use at most about",
+                          "50,000,000 customers", "need about", "GiB but 8.0 GiB is available", "use at most about",
                           "customers")
     assert "fewer days" in line
     if command[0] != "sweep":  # refused before its results folder is made

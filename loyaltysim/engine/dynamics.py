@@ -78,10 +78,11 @@ class Dynamics:
     def active(self) -> bool:
         return self.drifts or self.lapses or self.calendar is not None
 
-    def step(self, pop: Population, day: int) -> None:
-        """At the start of ``day``: a week's drift and the week's season, every seventh day."""
+    def step(self, pop: Population, day: int) -> bool:
+        """At the start of ``day``: a week's drift, spells away and the week's season, every seventh day.
+        Returns whether need rates moved (what depends on them, such as habit memory, follows)."""
         if not self.active or day == 0 or day % DRIFT_EVERY_DAYS:
-            return
+            return False
         if self.drifts:
             z = self.rng.standard_normal(pop.n)
             self.dev = self.a * self.dev + self.sigma * np.sqrt(1.0 - self.a ** 2) * z
@@ -89,6 +90,7 @@ class Dynamics:
             u = self.lapse_rng.random(pop.n)
             self.away = pop.away = np.where(self.away, u >= self.p_return, u < self.p_lapse)
         self._refresh(pop, day)
+        return self.drifts
 
     def _refresh(self, pop: Population, day: int) -> None:
         if self.drifts:

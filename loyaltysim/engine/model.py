@@ -109,7 +109,8 @@ class LoyaltyModel(mesa.Model):
         self._apply_change(day)
         draws = self.streams.day()
         events = apply_life_events(self.population, day)                 # 1
-        self.dynamics.step(self.population, day)                          # habits drift, seasons turn
+        if self.dynamics.step(self.population, day):                      # habits drift, seasons turn
+            self.habit_alpha = behaviour.habit_alpha(self.spec, self.population)  # memory in needs, as rates move
         arrived = self.dynamics.arriving(day)                             # new customers arrive
         self.priors.refresh(self.population, events)
         drawn = None  # the first arm's trips: the second copies their baskets (same customers, same draws)
