@@ -113,3 +113,16 @@ def test_a_calendar_base_that_cannot_be_used_is_refused_in_one_line(tmp_path, ca
         load_scenario(with_calendar(tmp_path, calendar))
     msg = str(err.value)
     assert problem in msg and "calendar.base" in msg and "c.yaml" in msg and "\n" not in msg
+
+
+def test_a_resolved_scenario_written_out_reads_back_the_same(tmp_path):
+    # The resolved scenario written out in full says base: null (the schema's default): it must load as it was.
+    from loyaltysim.scenario.loading import scenario_hash
+    shipped_file = POPULATIONS.parent / "supermarket_points.yaml"
+    sc = load_scenario(shipped_file)
+    assert sc.population.base is None and sc.calendar is not None and sc.calendar.base is None
+    out = tmp_path / "resolved.yaml"
+    full = sc.model_dump(mode="json", by_alias=True, exclude={"schema_"})
+    assert full["population"]["base"] is None and full["calendar"]["base"] is None
+    out.write_text(yaml.safe_dump(full, sort_keys=False))
+    assert scenario_hash(load_scenario(out)) == scenario_hash(sc)

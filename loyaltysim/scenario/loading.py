@@ -485,7 +485,7 @@ def with_population_base(data: dict, source: str = "<scenario>", lines: dict[Pat
     """
     data = with_calendar_base(data, source, lines)
     population = data.get("population")
-    if not isinstance(population, dict) or "base" not in population:
+    if not isinstance(population, dict) or population.get("base") is None:  # a resolved scenario says null
         return data
     name = population["base"]
     base = _read_base(name, "population.base", "a population file", source, lines)
@@ -514,7 +514,7 @@ def with_calendar_base(data: dict, source: str = "<scenario>", lines: dict[Path_
     """``data`` with its ``calendar.base`` file (as ``loyaltysim calibrate --calendar`` writes: weekly
     factors, a first week) read in under the calendar's own fields, found as a population base is."""
     calendar = data.get("calendar")
-    if not isinstance(calendar, dict) or "base" not in calendar:
+    if not isinstance(calendar, dict) or calendar.get("base") is None:  # a resolved scenario says null
         return data
     name = calendar["base"]
     base = _read_base(name, "calendar.base", "a calendar file", source, lines)
