@@ -99,6 +99,21 @@ def _shop(kind):
         first = behaviour.shop(*copy.deepcopy(args))
 
 
+@cases("same_day_baskets")
+def _same_day_baskets(_):
+    """Three segments: top-ups with further visits, top-ups only, none; shoppers in random order."""
+    gen, n = np.random.default_rng(5), 20_000
+    bits = gen.integers(0, 2 ** 32, n, dtype=np.uint64).astype(np.uint32)
+    segment = np.repeat(np.arange(3, dtype=np.int16), [n // 2, n // 4, n - n // 2 - n // 4])
+    share, more = np.array([0.3, 0.17, 0.0]), np.array([0.4, 0.0, 0.5])
+    idx = _sorted_subset(gen, n, n // 3)
+
+    def spread(_, args):
+        b, seg = args["out"], segment[args["idx"]]
+        assert (b[seg == 0] >= 3).sum() > 100 and b[seg == 1].max() == 2 and (b[seg == 2] == 1).all()
+    yield Case((idx, bits, segment, share, more, np.empty(idx.size, np.int32)), spread)
+
+
 @cases("progress_curve", "supermarket_points", "coalition")
 def _progress_curve(name):
     sc = shipped(name, {"customers": 100, "days": 5})

@@ -136,21 +136,13 @@ top 24), so the same-day share is resolved in steps of 1/256."""
 def baskets_per_trip(pop: Population, draws: DailyDraws, idx: np.ndarray) -> np.ndarray:
     """Baskets in each of today's trips by customers ``idx``: one, plus top-up visits with chance
     ``share`` for a second and ``more`` for each further one (a geometric count), by the customer's
-    segment. The draw is the otherwise unused low byte of the customer's basket-value draw, so both arms
-    see the same visits for the same trip and no stream is added."""
+    segment (kernels.same_day_baskets). The draw is the otherwise unused low byte of the customer's
+    basket-value draw, so both arms see the same visits for the same trip and no stream is added."""
     baskets = np.ones(idx.size, np.int32)
     if pop.same_day_share is None or not pop.same_day_share.any():
         return baskets
-    seg = pop.segment[idx]
-    share, more = pop.same_day_share[seg], pop.same_day_more[seg]
-    u = ((draws.basket_value.bits[idx] & 0xFF) + 0.5) / SAME_DAY_LEVELS
-    top_up = u < share
-    ratio = u[top_up] / share[top_up]  # uniform on (0, 1) given a top-up
-    m = more[top_up]
-    further = np.zeros(ratio.size, np.int32)
-    geometric = m > 0
-    further[geometric] = np.floor(np.log(ratio[geometric]) / np.log(m[geometric])).astype(np.int32)
-    baskets[top_up] += 1 + further
+    kernels.same_day_baskets(idx, draws.basket_value.bits, pop.segment, pop.same_day_share, pop.same_day_more,
+                             baskets)
     return baskets
 
 

@@ -46,6 +46,8 @@ class Dynamics:
             self.level = pop.need_rate.astype(np.float64)
             self.rng = population_rng(scenario.seed, replicate, "need_drift")
             self.dev = self.sigma * self.rng.standard_normal(pop.n)
+            self.shock = self.sigma * np.sqrt(1.0 - self.a ** 2)  # a week's innovation sd
+            self.half_var = 0.5 * self.sigma ** 2
         lapses = [s.lapses for s in segs]
         self.lapses = any(lp is not None and lp.per_year > 0 for lp in lapses)
         if self.lapses:
@@ -85,7 +87,9 @@ class Dynamics:
             return False
         if self.drifts:
             z = self.rng.standard_normal(pop.n)
-            self.dev = self.a * self.dev + self.sigma * np.sqrt(1.0 - self.a ** 2) * z
+            np.multiply(self.a, self.dev, out=self.dev)  # in place: a million customers, every week
+            z *= self.shock
+            self.dev += z
         if self.lapses:
             u = self.lapse_rng.random(pop.n)
             self.away = pop.away = np.where(self.away, u >= self.p_return, u < self.p_lapse)
@@ -94,8 +98,12 @@ class Dynamics:
 
     def _refresh(self, pop: Population, day: int) -> None:
         if self.drifts:
-            pop.need_rate[:] = self.level * np.exp(self.dev - 0.5 * self.sigma ** 2)
+            rate = self.dev - self.half_var
+            np.exp(rate, out=rate)
+            rate *= self.level
+            pop.need_rate[:] = rate
         pop.season = self.calendar.factor(day) if self.calendar is not None else 1.0
-        pop.need_by_weekday[:] = (pop.need_rate * np.float32(pop.season)) * pop.weekday.T
+        today = pop.need_rate * np.float32(pop.season)
         if self.lapses:
-            pop.need_by_weekday[:, self.away] = 0.0
+            today[self.away] = 0.0  # away this week: no needs
+        np.multiply(today, pop.weekday.T, out=pop.need_by_weekday)

@@ -540,6 +540,46 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
 
 
 @njit(cache=True, error_model="numpy")
+def same_day_baskets(idx, value_bits, segment, share, more, out):
+    """Baskets in each trip of customers ``idx`` (behaviour.baskets_per_trip): one, a second with the
+    segment's chance ``share`` and each further one with chance ``more``, drawn from the low byte of the
+    customer's basket-value draw on a grid of 1/256. Further baskets are counted against powers of
+    ``more`` formed by repeated multiplication, as the numpy statement forms them."""
+    for t in range(idx.size):
+        i = idx[t]
+        s = segment[i]
+        u = (np.float64(value_bits[i] & np.uint32(0xFF)) + 0.5) / 256.0
+        b = 1
+        if u < share[s]:
+            b = 2
+            ratio = u / share[s]
+            m = more[s]
+            p = m
+            while ratio < p:
+                b += 1
+                p *= m
+        out[t] = b
+
+
+def same_day_baskets_numpy(idx, value_bits, segment, share, more, out):
+    """:func:`same_day_baskets` in numpy."""
+    s = segment[idx]
+    u = ((value_bits[idx] & np.uint32(0xFF)).astype(np.float64) + 0.5) / 256.0
+    b = np.ones(idx.size, np.int64)
+    top_up = u < share[s]
+    b[top_up] = 2
+    ratio = np.where(top_up, u / np.where(top_up, share[s], 1.0), 2.0)
+    m = more[s]
+    p = m.copy()
+    going = top_up & (ratio < p)
+    while going.any():
+        b += going
+        p *= m
+        going &= ratio < p
+    out[:] = b
+
+
+@njit(cache=True, error_model="numpy")
 def settle_trips(day, idx, value, split, discount, segment, margin, visits, spend, last_visit, spend_week, sums):
     """Book trips at the till (the start of an arm's settle step, engine.arms): per-customer totals (and
     the week's spend, unless ``spend_week`` is empty), and per-segment sums of visits, sales, revenue, gross margin

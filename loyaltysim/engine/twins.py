@@ -74,6 +74,7 @@ _PAIRS = (
     _twin(kernels.update_value_averages, close={"recent": TANH_RTOL}, reference="Customer.update"),
     Twin(enrolment.expected_value_compiled, enrolment.expected_value, ("expected_values",),
          reference="Customer.expected_value"),
+    _twin(kernels.same_day_baskets),
     _twin(kernels.settle_trips, reference="Customer.shop"),
     _twin(kernels.defect, counted={"out_gone": None}, reference="Customer.step"),
     _twin(kernels.join_draws, counted={"out": None}, reference="Customer.update"),
