@@ -9,7 +9,6 @@ its per-replicate value, with a 95% t-interval.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from loyaltysim.evidence.findings import FINDINGS, SCENARIOS, Finding
 from loyaltysim.evidence.observe import simulate_replicate
 from loyaltysim.evidence.statistics import MEASURES, ratio
 from loyaltysim.results.manifest import MANIFEST
-from loyaltysim.results.store import Destination, Folder, now, prepare_folder, stage_beside, versions, write_text
+from loyaltysim.results.store import Destination, Folder, claim_folder, now, versions, write_text
 from loyaltysim.results.summary import mean_interval
 from loyaltysim.scenario.loading import load_scenario, scenario_hash
 from loyaltysim.scenario.models import Scenario
@@ -235,27 +234,10 @@ def _is_evidence_folder(folder: Path) -> bool:
 
 
 def claim_evidence_folder(out: str | Path, *, overwrite: bool = False) -> Destination:
-    """Check ``--out`` before any work starts, as ``loyaltysim run`` does: a new or empty folder is
-    written in place; one that holds files is refused (two runs' results never mix) unless ``overwrite``
-    and it is an earlier evidence folder, which the new one then replaces once complete."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out}: is a file, not a folder (give a folder path)")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise RunError(f"--out {out}: the folder exists and is not empty (results of two runs never mix: add "
-                           "--overwrite to replace it, or choose another --out)")
-        if not _is_evidence_folder(out):
-            raise RunError(f"--out {out}: the folder holds files that are not a loyaltysim evidence run; --overwrite "
-                           "replaces only an evidence folder (choose another --out)")
-        if not os.access(out.parent, os.W_OK):
-            raise RunError(f"--out {out}: its parent folder is not writable, so it cannot be replaced "
-                           "(choose another --out)")
-        try:
-            return stage_beside(out)
-        except OSError as err:
-            raise RunError(f"--out {out}: cannot write beside it ({err.strerror})") from None
-    return Destination(final=out, path=prepare_folder(out))
+    """Check ``--out`` before any work starts, as ``loyaltysim run`` does (:func:`claim_folder`): with
+    ``overwrite``, only an earlier evidence folder is replaced, once the new one is complete."""
+    return claim_folder(Path(out), overwrite=overwrite, ours=_is_evidence_folder,
+                        holds="a loyaltysim evidence run", kind="an evidence folder")
 
 
 def _manifest(evidence: Evidence, status: str) -> dict:

@@ -165,11 +165,13 @@ def stage_beside(final: Path) -> Destination:
     return Destination(final=final, path=staging)
 
 
-def claim_folder(out: Path, *, overwrite: bool = False) -> Destination:
+def claim_folder(out: Path, *, overwrite: bool = False, ours: Callable[[Path], bool] | None = None,
+                 holds: str = "loyaltysim results", kind: str = "a results folder") -> Destination:
     """Check ``--out`` before any work starts and say where the results will be written.
 
     A folder that does not exist or is empty is used; one that holds files is refused (results of two
-    runs must never mix) unless ``overwrite``, and even then only if it is a results folder.
+    runs must never mix) unless ``overwrite``, and even then only if ``ours`` recognises it (by default
+    :func:`is_results_folder`; ``holds`` and ``kind`` name what it must be in the message).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -178,9 +180,9 @@ def claim_folder(out: Path, *, overwrite: bool = False) -> Destination:
         if not overwrite:
             raise RunError(f"--out {out}: the folder exists and is not empty (results of two runs never mix: "
                            "add --overwrite to replace it, or choose another --out)")
-        if not is_results_folder(out):
-            raise RunError(f"--out {out}: the folder holds files that are not loyaltysim results; --overwrite "
-                           "replaces only a results folder (choose another --out)")
+        if not (ours or is_results_folder)(out):
+            raise RunError(f"--out {out}: the folder holds files that are not {holds}; --overwrite "
+                           f"replaces only {kind} (choose another --out)")
         if not os.access(out.parent, os.W_OK):
             raise RunError(f"--out {out}: its parent folder is not writable, so it cannot be replaced "
                            "(choose another --out)")
