@@ -50,9 +50,15 @@ def cases(name: str, *params):
     return register
 
 
+EAGER_JOINING = {"scheme.enrolment.awareness_per_visit": 1.0, "scheme.enrolment.join_threshold": 0.0,
+                 "scheme.enrolment.value_sensitivity": 0.0, "scheme.enrolment.join_rate_per_visit": 1.0}
+
+
 def _model(kind: str, steps: int, customers: int = 3000, days: int = 60, overrides: dict | None = None):
     """A model of the test scheme with every mechanic (``kind`` "every_mechanic") or a shipped scenario,
-    after ``steps`` days."""
+    after ``steps`` days. Every customer hears of the scheme on a first visit and half of them (by taste alone)
+    join soon after, so that a few days give the kernels many members to work on."""
+    overrides = {**EAGER_JOINING, **(overrides or {})}
     if kind == "every_mechanic":
         sc = scenario(customers=customers, days=days, overrides=overrides)
     else:
@@ -123,19 +129,21 @@ def _progress_curve(name):
     yield Case((c, rules.reward_points, first, np.empty(first[-1], F32)))
 
 
-@cases("refresh_recent_values", 0.05, 0.3)
-def _refresh_recent_values(expected_share):
+@cases("refresh_recent_values", (1.0, 0.005), (1.955, 0.005), (2.25, 0.05))
+def _refresh_recent_values(weights):
+    """(loss aversion, scale): values above and below each member's reference, some spend under the floor."""
     gen, n = np.random.default_rng(4), 5000
-    value_ema = (gen.standard_normal(n) * 0.5).astype(F32)
+    value_ema = (gen.standard_normal(n) * 0.05).astype(F32)
     spend_ema = (gen.lognormal(-1, 2, n) * (gen.random(n) < 0.9)).astype(F32)  # some below the floor, some none
-    yield Case((expected_share, _sorted_subset(gen, n, 3000), value_ema, spend_ema, gen.random(n).astype(F32)))
+    reference = (gen.random(n) * 0.03).astype(F32)
+    yield Case((*weights, _sorted_subset(gen, n, 3000), value_ema, spend_ema, reference, gen.random(n).astype(F32)))
 
 
 @cases("update_value_averages")
 def _update_value_averages(_):
     m = _model("every_mechanic", 20, days=40)
     arm, b = m.arms[0], m.spec.behaviour
-    idx = np.flatnonzero(arm.mem.member)
+    idx = np.flatnonzero(arm.mem.active)  # members using the card (a dormant member's stays as it was)
     assert idx.size > 100
     week = enrolment.SATISFACTION_EVERY_DAYS
     before = arm.mem.satisfaction.copy()
@@ -143,19 +151,25 @@ def _update_value_averages(_):
     def is_what_the_weekly_update_stores(_, want):
         """enrolment.update_satisfaction runs the kernel: its averages, the recent values
         refresh_recent_values gives for them, satisfaction the sigmoid of z; and the next week starts."""
-        enrolment.update_satisfaction(m.spec, arm, week - 1)
-        recent = want["recent"].copy()
-        kernels.refresh_recent_values(b.expected_value_share, idx, want["value_ema"], want["spend_ema"], recent)
+        reference = arm.mem.reference.copy()
+        enrolment.update_satisfaction(m.spec, arm, m.streams.day(), week - 1)
+        recent = want["recent"].copy()  # felt against the reference before it moved
+        kernels.refresh_recent_values(b.loss_aversion, b.reference_scale, idx, want["value_ema"], want["spend_ema"],
+                                      reference, recent)
         satisfaction = before.copy()
         satisfaction[idx] = behaviour.sigmoid(want["z"]).astype(F32)
         for got, expected in ((arm.mem.value_ema, want["value_ema"]), (arm.mem.spend_ema, want["spend_ema"]),
-                              (arm.mem.recent, recent), (arm.mem.satisfaction, satisfaction)):
+                              (arm.mem.recent, recent), (arm.mem.satisfaction, satisfaction),
+                              (arm.mem.reference, want["reference"])):
             np.testing.assert_array_equal(got, expected)
         assert not arm.net_value.any() and not arm.spend_week.any()
 
     a = float(1.0 - np.exp(-week / b.satisfaction_memory_days))
-    yield Case((a, week, b.expected_value_share, idx, arm.net_value, arm.spend_week, arm.mem.value_ema,
-                arm.mem.spend_ema, arm.mem.recent, np.empty(idx.size, F32)), is_what_the_weekly_update_stores)
+    r = float(1.0 - np.exp(-week / b.reference_memory_days))
+    for rival in (0.0, 0.02):  # a rival giving more raises the reference toward it
+        yield Case((a, r, week, b.loss_aversion, b.reference_scale, rival, b.rival_reference_weight,
+                    idx, arm.net_value, arm.spend_week, arm.mem.value_ema, arm.mem.spend_ema, arm.mem.reference,
+                    arm.mem.recent, np.empty(idx.size, F32)), is_what_the_weekly_update_stores if rival == 0 else None)
 
 
 def _float64(values, _):
@@ -512,8 +526,7 @@ def _redeem_rewards(current):
     points = buckets.sum(axis=1, dtype=np.int32) if current >= 0 else gen.integers(0, 1600, n).astype(np.int32)
     idx = np.flatnonzero(points >= reward_points[goal])
     assert idx.size > 500 and (points[idx] >= 2 * reward_points[goal[idx]]).sum() > 50  # several rewards at once
-    yield Case((current, idx, goal, points, buckets, (gen.random(n) * 3).astype(F32),
-                gen.standard_normal(n).astype(F32), _segments(gen, n, 4), reward_points, np.array([1.5, 5.0]),
+    yield Case((current, idx, goal, points, buckets, (gen.random(n) * 3).astype(F32), _segments(gen, n, 4), reward_points, np.array([1.5, 5.0]),
                 np.array([1.5, 3.0]), np.array([1.5, 9.0]), np.array([0, 2], np.int8), gen.random((4, 4))),
                _short_of_the_goal_after)
 

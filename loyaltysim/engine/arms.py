@@ -184,7 +184,7 @@ class SchemeArm(CounterfactualArm):
     def update_customers(self, today: Today) -> None:
         """Satisfaction; members leave, withdraw consent, refer; shoppers join; customers defect."""
         sc, pop = today.spec, self.pop
-        enrolment.update_satisfaction(sc, self, today.day)
+        enrolment.update_satisfaction(sc, self, today.draws, today.day)
         # Today's members decide (today's joiners from tomorrow); joins run on yesterday's referrals.
         referrals = enrolment.leave_withdraw_and_refer(pop, self, today.draws, self.members)
         enrolment.join(sc, pop, self, today.draws, today.trips.idx, today.day)
@@ -198,6 +198,8 @@ class SchemeArm(CounterfactualArm):
         stocks = self._count(day, lapse_days, bounds, mem.member, mem.consent, mem.points)
         led.set_by_segment("members", stocks[2])
         led.set_by_segment("consenting_members", stocks[3])
+        led.set_by_segment("dormant_members", np.bincount(self.pop.segment[mem.dormant], minlength=led.n_segments)
+                           if mem.dormant.any() else np.zeros(led.n_segments))
         led.set_by_segment("points_outstanding", stocks[4])
         led.set_by_segment("points_liability", stocks[4] * self.rules.cost_per_point)
         for name, row in zip(INSIGHT_NAMES, self.insight):

@@ -92,7 +92,7 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
         r = (np.ones(1), np.ones(1), np.ones(1), np.zeros(1), np.ones(pop.categories.shape[1], np.float32),
              *_NO_CURVE, np.zeros(0))
     else:
-        m = (mem.member, mem.goal, mem.points, mem.stamps, mem.tier, mem.recent, mem.vouchers,
+        m = (mem.active, mem.goal, mem.points, mem.stamps, mem.tier, mem.recent, mem.vouchers,
              mem.offer_until, mem.acc_what, mem.consent)
         r = (nonempty(rules.reward_points, 1.0), nonempty(rules.reward_perceived, 0.0), rules.tier_mult,
              rules.tier_status_share.astype(np.float64), rules.cat_mult, *progress_curve(rules, c),
@@ -232,7 +232,8 @@ def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
         b = sc.behaviour
         c[K.C_HABIT_WEIGHT], c[K.C_PRICE_ADVANTAGE] = b.habit_weight, sc.competition.price_advantage
         c[K.C_COMP_REWARD_RATE], c[K.C_PRICE_WEIGHT] = sc.competition.reward_rate, b.price_weight
-        c[K.C_REWARD_WEIGHT], c[K.C_VALUE_WEIGHT] = b.reward_weight, b.value_weight
+        c[K.C_REWARD_WEIGHT], c[K.C_REFERENCE_WEIGHT] = b.reward_weight, b.reference_weight
+        c[K.C_REWARDED_WEIGHT] = b.rewarded_weight
         c[K.C_FRICTION_WEIGHT] = b.friction_weight
         c[K.C_STATUS_WEIGHT] = b.status_weight
     if rules is None:
@@ -261,7 +262,7 @@ def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
     if s.tiers is not None:
         c[K.C_HAS_TIERS] = 1
     if s.offers is not None:
-        c[K.C_HAS_OFFERS], c[K.C_OFFER_PULL] = 1, s.offers.pull
+        c[K.C_HAS_OFFERS], c[K.C_OFFER_SAVING] = 1, s.offers.discount * s.offers.expected_basket_share
         c[K.C_OFFER_BASKET_SHARE] = s.offers.expected_basket_share
     return c
 
@@ -279,7 +280,7 @@ def progress(mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
     if rules.scheme.stamps is not None:
         st = rules.scheme.stamps
         p = np.maximum(p, mem.stamps[idx] / st.required).astype(np.float32)
-    return np.where(mem.member[idx], p, 0.0).astype(np.float32)
+    return np.where(mem.active[idx], p, 0.0).astype(np.float32)
 
 
 def pull(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
@@ -318,14 +319,17 @@ def reward_rate(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray
     return rate
 
 
-def recent_value(mem: MemberState, idx: np.ndarray, expected_share: float) -> np.ndarray:
-    """A member's recent net value from the scheme on a -1 to 1 scale: tanh(net value share / expected).
-
-    Positive when the scheme has given more than it took (fees, effort, privacy), negative when less;
-    it draws members back (store choice) and keeps them (defection). Zero for non-members.
-    """
-    value = kernels.recent_value_numpy(expected_share, mem.value_ema[idx], mem.spend_ema[idx])
-    return np.where(mem.member[idx], value, 0.0)
+def felt_value(sc: Scenario, mem: MemberState, idx: np.ndarray) -> np.ndarray:
+    """How members ``idx`` feel about the scheme's recent value against their reference, -1 to 1 (the
+    ``recent`` column holds it, refreshed weekly): tanh of the gap between the value share of spend the
+    scheme has given them lately and the share they have come to expect, a shortfall weighing
+    ``loss_aversion`` times an equal gain, in units of ``reference_scale``. Zero while the scheme gives
+    what they expect, whatever that is: the anticipated value is in store choice already, this is the
+    reaction to a change. Zero for non-members."""
+    b = sc.behaviour
+    felt = np.tanh(kernels.felt_value_numpy(b.loss_aversion, b.reference_scale, mem.value_ema[idx],
+                                            mem.spend_ema[idx], mem.reference[idx]))
+    return np.where(mem.member[idx], felt, 0.0)
 
 
 def friction_share(pop: Population, mem: MemberState, rules: Rules, idx: np.ndarray) -> np.ndarray:
@@ -340,7 +344,7 @@ def needs(pop: Population, shop: ShopperState, mem: MemberState | None, rules: R
     chance is the customer's rate on this weekday in this week's season, none while away for a spell."""
     p = pop.need_by_weekday[weekday]
     if mem is not None and rules.scheme.goal_gradient.acceleration > 0:
-        members = np.flatnonzero(mem.member)
+        members = np.flatnonzero(mem.active)
         gg = rules.scheme.goal_gradient
         boost = 1.0 + gg.acceleration * pop.reward_seeking[members] * pull(pop, mem, rules, members)
         p = p.copy()
@@ -356,11 +360,11 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
          - b.price_weight * pop.outcome[idx] * comp.price_advantage
          - b.reward_weight * pop.reward_seeking[idx] * comp.reward_rate)
     if mem is not None:
-        m = mem.member[idx]
+        m = mem.active[idx]  # members using the card: a dormant member shops as a non-member
         sub = idx[m]
         s = rules.scheme
         add = b.reward_weight * pop.reward_seeking[sub] * reward_rate(pop, mem, rules, sub, bonus=rules.earn_multiplier(day))
-        add += b.value_weight * recent_value(mem, sub, b.expected_value_share)
+        add += b.reference_weight * mem.recent[sub]  # felt_value, as refreshed at the week's update
         gg = s.goal_gradient
         add += gg.strength * pop.reward_seeking[sub] * pull(pop, mem, rules, sub)
         if s.member_pricing is not None:
@@ -369,8 +373,10 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
             add += b.status_weight * pop.belonging[sub] * rules.tier_status_share[mem.tier[sub]]
         if s.offers is not None:
             live = mem.offer_until[sub] >= day
-            add += np.where(live, s.offers.pull * mem.acc_what[sub], 0.0)
-        add += b.price_weight * pop.outcome[sub] * np.minimum(mem.vouchers[sub] / pop.mean_basket[sub], 1.0)
+            saving = s.offers.discount * s.offers.expected_basket_share  # the saving a live offer promises
+            add += np.where(live, b.price_weight * pop.outcome[sub] * saving * mem.acc_what[sub], 0.0)
+        # Rewarded behaviour: a reward in hand draws a reward-seeking member back (Taylor and Neslin, 2005).
+        add += b.rewarded_weight * pop.reward_seeking[sub] * np.minimum(mem.vouchers[sub] / pop.mean_basket[sub], 1.0)
         add -= b.friction_weight * friction_share(pop, mem, rules, sub)
         if mem.extra_utility.size:
             add += mem.extra_utility[sub]
@@ -428,6 +434,6 @@ def present_card(pop: Population, mem: MemberState, rules: Rules, draws: DailyDr
     """Whether each shopper presents a card (members only): unlinked spend earns and teaches nothing."""
     linked = np.empty(idx.size, bool)
     kernels.present_card(kernel_constants(None, rules), idx, draws.card.bits, rules.scheme.enrolment.card_presentation,
-                         rules.scheme.member_pricing is not None, mem.member, mem.consent, pop.time_poor,
+                         rules.scheme.member_pricing is not None, mem.active, mem.consent, pop.time_poor,
                          pop.experience, pop.mean_basket, linked)
     return linked

@@ -44,11 +44,11 @@ U_HI = F32(1 - 1e-7)
 # Indices into the ``c`` tuple of scheme constants passed to ``shop`` (floats; flags are 0/1).
 (C_HAS_POINTS, C_HAS_STAMPS, C_HAS_CAT_MULT, C_HAS_MEMBERSHIP, C_HAS_MEMBER_PRICING, C_HAS_TIERS,
  C_HAS_OFFERS, C_EARN_PER_UNIT, C_MEMBERSHIP_MULT, C_STAMP_PERCEIVED, C_STAMP_LEFT, C_STAMP_MIN_SPEND,
- C_STAMP_REQUIRED, C_STAMP_WORTH, C_MP_SHARE, C_MP_DISCOUNT, C_STATUS_WEIGHT, C_OFFER_PULL,
- C_FRICTION_PER_VISIT, C_APP_RELIEF, C_APP_BIT, C_VALUE_WEIGHT, C_PRICE_WEIGHT,
+ C_STAMP_REQUIRED, C_STAMP_WORTH, C_MP_SHARE, C_MP_DISCOUNT, C_STATUS_WEIGHT, C_OFFER_SAVING,
+ C_FRICTION_PER_VISIT, C_APP_RELIEF, C_APP_BIT, C_REFERENCE_WEIGHT, C_PRICE_WEIGHT,
  C_REWARD_WEIGHT, C_FRICTION_WEIGHT, C_GG_STRENGTH, C_GG_ACCELERATION, C_GG_CURVATURE, C_HABIT_WEIGHT,
  C_PRICE_ADVANTAGE, C_COMP_REWARD_RATE, C_CARD_SKIP_SCALE, C_MP_SKIP_KEPT, C_OFFER_BASKET_SHARE,
- N_CONSTANTS) = range(35)
+ C_REWARDED_WEIGHT, N_CONSTANTS) = range(36)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -136,16 +136,20 @@ def friction_share_numpy(c, consent, time_poor, experience, mean_basket):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def recent_value(expected_share, value_ema, spend_ema):
-    """A member's recent net value on a -1 to 1 scale (behaviour.recent_value), float32."""
-    share = value_ema / max(spend_ema, F32(0.05))
-    return F32(math.tanh(share / F32(expected_share)))
+def felt_value(loss_aversion, scale, value_ema, spend_ema, reference):
+    """How a member feels about the scheme's recent value against their reference (behaviour.felt_value),
+    in units of ``scale``, float32: the gap between the recent value share of spend and the reference,
+    a shortfall weighing ``loss_aversion`` times an equal gain."""
+    gap = value_ema / max(spend_ema, F32(0.05)) - reference
+    if gap < F32(0.0):
+        gap = gap * F32(loss_aversion)
+    return gap / F32(scale)
 
 
-def recent_value_numpy(expected_share, value_ema, spend_ema):
-    """:func:`recent_value` of arrays, float32. numpy's float32 tanh is its own, within a few units in the
-    last place of the C library's tanhf that the kernel calls: the twins agree to that, not to the bit."""
-    return np.tanh(value_ema / np.maximum(spend_ema, F32(0.05)) / F32(expected_share))
+def felt_value_numpy(loss_aversion, scale, value_ema, spend_ema, reference):
+    """:func:`felt_value` of arrays, float32."""
+    gap = value_ema / np.maximum(spend_ema, F32(0.05)) - reference
+    return np.where(gap < F32(0.0), gap * F32(loss_aversion), gap) / F32(scale)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -183,46 +187,57 @@ def _append_flagged(flags, out, k):
 
 
 @njit(cache=True, error_model="numpy")
-def refresh_recent_values(expected_share, idx, value_ema, spend_ema, recent):
-    """Store the :func:`recent_value` of members ``idx`` in ``recent``: it changes only when their moving
-    averages do (weekly), and the daily passes read it for every member who shops or might defect."""
+def refresh_recent_values(loss_aversion, scale, idx, value_ema, spend_ema, reference, recent):
+    """Store the felt value of members ``idx`` on a -1 to 1 scale (tanh of :func:`felt_value`) in
+    ``recent``: it changes only when their moving averages or reference do (weekly, or when the scenario
+    changes), and the daily passes read it for every member who shops or might defect."""
     for t in range(idx.size):
         i = idx[t]
-        recent[i] = recent_value(expected_share, value_ema[i], spend_ema[i])
+        recent[i] = F32(math.tanh(felt_value(loss_aversion, scale, value_ema[i], spend_ema[i], reference[i])))
 
 
-def refresh_recent_values_numpy(expected_share, idx, value_ema, spend_ema, recent):
-    """:func:`refresh_recent_values` in numpy."""
-    recent[idx] = recent_value_numpy(expected_share, value_ema[idx], spend_ema[idx])
+def refresh_recent_values_numpy(loss_aversion, scale, idx, value_ema, spend_ema, reference, recent):
+    """:func:`refresh_recent_values` in numpy. numpy's float32 tanh is its own, within a few units in the
+    last place of the C library's tanhf that the kernel calls: the twins agree to that, not to the bit."""
+    recent[idx] = np.tanh(felt_value_numpy(loss_aversion, scale, value_ema[idx], spend_ema[idx], reference[idx]))
 
 
 @njit(cache=True, error_model="numpy")
-def update_value_averages(a, days, expected_share, idx, net_value, spend_week, value_ema, spend_ema, recent, z):
+def update_value_averages(a, b, days, loss_aversion, scale, rival_share, rival_weight, idx, net_value, spend_week,
+                          value_ema, spend_ema, reference, recent, z):
     """The weekly update of members ``idx`` (enrolment.update_satisfaction): moving averages of net value
-    and spend per day move by ``a`` toward the week's (``days`` days), the recent value is refreshed, and
-    ``z[t]`` gets the logit of satisfaction, float32, as numpy computes each step (``a`` is a numpy
-    float64, so the averages move in float64 before being stored as float32)."""
-    expect = F32(max(expected_share, 1e-4))
+    and spend per day move by ``a`` toward the week's (``days`` days); the felt value against the
+    reference is refreshed into ``recent`` (-1 to 1) and ``z[t]`` (the logit of satisfaction, twice the
+    felt value), float32; then the reference moves by ``b`` toward the recent value share, raised toward
+    ``rival_share`` by ``rival_weight`` where the competition gives more. ``a`` and ``b`` are numpy
+    float64, so the averages move in float64 before being stored as float32."""
     for t in range(idx.size):
         i = idx[t]
         v = F32(np.float64(value_ema[i]) + a * np.float64(net_value[i] / F32(days) - value_ema[i]))
         s = F32(np.float64(spend_ema[i]) + a * np.float64(spend_week[i] / F32(days) - spend_ema[i]))
         value_ema[i], spend_ema[i] = v, s
-        recent[i] = recent_value(expected_share, v, s)
+        felt = felt_value(loss_aversion, scale, v, s, reference[i])
+        recent[i] = F32(math.tanh(felt))
+        z[t] = F32(2.0) * felt
         share = v / max(s, F32(0.05))
-        z[t] = F32(2.0) * (share - expect) / expect
+        target = np.float64(share) + rival_weight * max(rival_share - np.float64(share), 0.0)
+        reference[i] = F32(np.float64(reference[i]) + b * (target - np.float64(reference[i])))
 
 
-def update_value_averages_numpy(a, days, expected_share, idx, net_value, spend_week, value_ema, spend_ema, recent, z):
+def update_value_averages_numpy(a, b, days, loss_aversion, scale, rival_share, rival_weight, idx, net_value,
+                                spend_week, value_ema, spend_ema, reference, recent, z):
     """:func:`update_value_averages` in numpy: each average moves by ``a`` toward the week's mean per day,
-    in float64, and is stored as float32."""
+    in float64, and is stored as float32; the felt value is read against the reference before it moves."""
     for ema, week in ((value_ema, net_value), (spend_ema, spend_week)):
         step = (week[idx] / F32(days) - ema[idx]).astype(np.float64)
         ema[idx] = (ema[idx].astype(np.float64) + a * step).astype(F32)
-    value, spend = value_ema[idx], spend_ema[idx]
-    recent[idx] = recent_value_numpy(expected_share, value, spend)
-    expect = F32(max(expected_share, 1e-4))
-    z[:] = F32(2.0) * (value / np.maximum(spend, F32(0.05)) - expect) / expect
+    value, spend, ref = value_ema[idx], spend_ema[idx], reference[idx]
+    felt = felt_value_numpy(loss_aversion, scale, value, spend, ref)
+    recent[idx] = np.tanh(felt)
+    z[:] = F32(2.0) * felt
+    share = (value / np.maximum(spend, F32(0.05))).astype(np.float64)
+    target = share + rival_weight * np.maximum(rival_share - share, 0.0)
+    reference[idx] = (ref.astype(np.float64) + b * (target - ref.astype(np.float64))).astype(F32)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -294,18 +309,22 @@ def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_
 
     ``need`` and ``perceived`` are the points and worth of the member's goal, ``tier_mult`` and
     ``tier_status`` their tier's, ``cat_dot`` the category mix times the category multipliers, ``recent``
-    the member's :func:`recent_value`, ``curved`` as :func:`_pull`'s."""
+    the member's felt value (tanh of :func:`felt_value`), ``curved`` as :func:`_pull`'s.
+
+    The scheme's anticipated value enters once (the reward rate, member prices, a live offer's saving,
+    tier status, less friction); beside it the goal gradient, rewarded behaviour (a reward in hand) and
+    the felt value against the member's reference, each with its own source."""
     rate = _reward_rate(c, perceived, need, tier_mult, cat_dot, mean_basket)
     add = np.float64(F32(c[C_REWARD_WEIGHT]) * rs) * rate
-    add += np.float64(F32(c[C_VALUE_WEIGHT]) * recent)
+    add += np.float64(F32(c[C_REFERENCE_WEIGHT]) * recent)
     add += np.float64(F32(c[C_GG_STRENGTH]) * rs) * _pull(c, points, stamps, need, perceived, mean_basket, curved)
     if c[C_HAS_MEMBER_PRICING] != 0.0:
         add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_MP_SHARE]) * F32(c[C_MP_DISCOUNT]))
     if c[C_HAS_TIERS] != 0.0:
         add += np.float64(F32(c[C_STATUS_WEIGHT]) * belonging) * tier_status
     if c[C_HAS_OFFERS] != 0.0:
-        add += np.float64(F32(c[C_OFFER_PULL]) * acc_what) if offer_until >= day else 0.0
-    add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * min(vouchers / mean_basket, F32(1.0)))
+        add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_OFFER_SAVING]) * acc_what) if offer_until >= day else 0.0
+    add += np.float64(F32(c[C_REWARDED_WEIGHT]) * rs * min(vouchers / mean_basket, F32(1.0)))
     add -= c[C_FRICTION_WEIGHT] * friction_share(c, consent, time_poor, experience, mean_basket)
     return add
 
@@ -1272,12 +1291,12 @@ def credit_points_numpy(day, bucket, idx, pts, points, buckets, last_earn, segme
 
 
 @njit(cache=True, error_model="numpy")
-def redeem_rewards(current, idx, goal, points, buckets, vouchers, net_value, segment, reward_points, reward_face,
+def redeem_rewards(current, idx, goal, points, buckets, vouchers, segment, reward_points, reward_face,
                    reward_cost, reward_perceived, reward_kind, sums):
     """Members ``idx`` (ascending) turn as many whole rewards of their goal as their balance buys into
     rewards (points.redeem, after choosing who redeems): points taken from the earning periods oldest
-    first, those after ``current`` in ring order (-1 without age expiry), vouchers credited, perceived
-    value added to their net value, and per-segment sums into ``sums`` rows: points redeemed, rewards
+    first, those after ``current`` in ring order (-1 without age expiry), vouchers credited (members
+    counted the points' worth as they earned them: points.earn), and per-segment sums into ``sums`` rows: points redeemed, rewards
     redeemed, reward cost, reward value, each summed in member order as the ledger would."""
     n_periods = buckets.shape[1]
     for t in range(idx.size):
@@ -1303,7 +1322,6 @@ def redeem_rewards(current, idx, goal, points, buckets, vouchers, net_value, seg
         if reward_kind[g] == 0:  # a voucher: money off the next trip
             vouchers[i] = F32(np.float64(vouchers[i]) + count * reward_face[g])
         value = count * reward_perceived[g]
-        net_value[i] = F32(np.float64(net_value[i]) + value)
         s = segment[i]
         sums[0, s] += np.float64(spent)
         sums[1, s] += count
@@ -1311,7 +1329,7 @@ def redeem_rewards(current, idx, goal, points, buckets, vouchers, net_value, seg
         sums[3, s] += value
 
 
-def redeem_rewards_numpy(current, idx, goal, points, buckets, vouchers, net_value, segment, reward_points, reward_face,
+def redeem_rewards_numpy(current, idx, goal, points, buckets, vouchers, segment, reward_points, reward_face,
                          reward_cost, reward_perceived, reward_kind, sums):
     """:func:`redeem_rewards` in numpy."""
     g = goal[idx]
@@ -1328,7 +1346,6 @@ def redeem_rewards_numpy(current, idx, goal, points, buckets, vouchers, net_valu
     vouchers[idx[voucher]] = (vouchers[idx[voucher]].astype(np.float64)
                               + count[voucher] * reward_face[g[voucher]]).astype(F32)
     value = count * reward_perceived[g]
-    net_value[idx] = (net_value[idx].astype(np.float64) + value).astype(F32)
     for row, amount in enumerate((spent.astype(np.float64), count, count * reward_cost[g], value)):
         np.add.at(sums[row], segment[idx], amount)
 

@@ -80,7 +80,7 @@ class LoyaltyModel(mesa.Model):
         share = self.spec.scheme.enrolment.initial_members
         if share > 0:
             u = population_rng(self.spec.seed, self.replicate, "membership_start").random(self.population.n)
-            enrolment.enrol(self.population, arm, np.flatnonzero((u < share) & arm.shop.alive), 0)
+            enrolment.enrol(self.spec, self.population, arm, np.flatnonzero((u < share) & arm.shop.alive), 0)
             arm.ledger.reset()  # day-0 members are a starting stock, not day-0 joins or fees
 
     def state_bytes(self) -> int:

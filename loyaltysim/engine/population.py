@@ -72,6 +72,7 @@ class Population:
     preference: np.ndarray       # float32 base utility of this retailer (logit)
     defect_rate: np.ndarray      # float32 daily chance of leaving the retailer at neutral satisfaction
     consent_draw: np.ndarray     # float32 uniform deciding which data sources a member consents to
+    join_taste: np.ndarray       # float32 standard logistic: the customer's lasting taste for joining schemes
     last_event_day: np.ndarray   # int32 day of the latest life event (-1 if none)
     events: LifeEventSchedule
     segment_base_mu: np.ndarray  # float32 per segment, for re-deriving basket_mu after events
@@ -206,6 +207,7 @@ def synthesise(scenario: Scenario, replicate: int, n: int | None = None, days: i
         reward_seeking=motiv["reward_seeking"], privacy=motiv["privacy_concern"],
         time_poor=time_poor, preference=pref, defect_rate=defect_rate,
         consent_draw=rng("consent").random(n).astype(np.float32),
+        join_taste=rng("join_taste").logistic(size=n).astype(np.float32),
         last_event_day=np.full(n, -1, np.int32), events=events,
         segment_base_mu=base_mu, segment_elasticity=elasticity,
         same_day_share=np.array([s.same_day_baskets.share if s.same_day_baskets else 0.0 for s in segs]),

@@ -23,11 +23,11 @@ POPULATION_STREAMS: tuple[str, ...] = (
     "segment", "household", "children", "income", "need_rate", "weekday", "hours", "basket_mu",
     "categories", "own_label", "motivations", "time_poor", "retailer_preference", "life_events",
     "life_event_effects", "membership_start", "consent", "need_drift", "arrivals",
-    "lapses",
+    "lapses", "join_taste",
 )
 DAILY_STREAMS: tuple[str, ...] = (
     "need", "choice", "basket_value", "basket_category", "basket_brand", "hour", "card",
-    "join", "redeem", "offer", "leave", "defect", "consent_change", "refer",
+    "join", "redeem", "offer", "leave", "defect", "consent_change", "refer", "aware", "dormancy",
 )
 
 
@@ -101,6 +101,8 @@ class DailyDraws:
     defect: Uniforms
     consent_change: Uniforms
     refer: Uniforms
+    aware: Uniforms
+    dormancy: Uniforms
 
 
 @intrinsic

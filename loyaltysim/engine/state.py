@@ -44,6 +44,9 @@ class MemberState:
     """Scheme state of every customer (meaningful for members) in the scheme arm."""
 
     member: np.ndarray       # bool
+    active: np.ndarray       # bool: a member using the card (not dormant): it is in their store choice and presented
+    dormant: np.ndarray      # bool: a member who keeps the card but has stopped presenting it
+    aware: np.ndarray        # bool: knows of the scheme (joining is considered only then)
     ever_joined: np.ndarray  # bool: has been a member at some time in the run
     join_day: np.ndarray     # int32
     consent: np.ndarray      # uint8 bitmask over DATA_SOURCES
@@ -57,10 +60,11 @@ class MemberState:
     vouchers: np.ndarray     # float32 money-off held for the next trip
     offer_until: np.ndarray  # int32 last day the live offer is valid
     offer_cat: np.ndarray    # int8 category of the live offer
-    satisfaction: np.ndarray  # float32 0-1: the scheme's recent net value against expectation (0.5 neutral)
+    satisfaction: np.ndarray  # float32 0-1: the scheme's recent value against the member's reference (0.5 neutral)
     value_ema: np.ndarray    # float32 recent perceived net value per day
     spend_ema: np.ndarray    # float32 recent spend per day here
-    recent: np.ndarray       # float32 recent net value, -1 to 1 (behaviour.recent_value), kept with the averages
+    reference: np.ndarray    # float32 value share of spend the member has come to expect (adapts to what they get)
+    recent: np.ndarray       # float32 felt value against the reference, -1 to 1 (behaviour.felt_value), kept with the averages
     last_update: np.ndarray  # int32 day of the latest satisfaction update
     # The business's view, built only from linked, consented data.
     obs_trips: np.ndarray    # float32 weighted linked trips observed
@@ -86,11 +90,12 @@ class MemberState:
         f4 = lambda: np.zeros(n, np.float32)  # noqa: E731
         i4 = lambda: np.zeros(n, np.int32)  # noqa: E731
         return cls(
-            member=np.zeros(n, bool), ever_joined=np.zeros(n, bool), join_day=np.full(n, NO_DAY, np.int32), consent=np.zeros(n, np.uint8),
+            member=np.zeros(n, bool), active=np.zeros(n, bool), dormant=np.zeros(n, bool), aware=np.zeros(n, bool),
+            ever_joined=np.zeros(n, bool), join_day=np.full(n, NO_DAY, np.int32), consent=np.zeros(n, np.uint8),
             points=i4(), buckets=np.zeros((n, buckets), np.int32), last_earn=i4(), goal=np.zeros(n, np.int8),
             stamps=np.zeros(n, np.int16), tier=np.zeros(n, np.int8), qualifying=f4(), vouchers=f4(),
             offer_until=np.full(n, NO_DAY, np.int32), offer_cat=np.zeros(n, np.int8),
-            satisfaction=np.full(n, 0.5, np.float32), value_ema=f4(), spend_ema=f4(), recent=f4(), last_update=i4(),
+            satisfaction=np.full(n, 0.5, np.float32), value_ema=f4(), spend_ema=f4(), reference=f4(), recent=f4(), last_update=i4(),
             obs_trips=f4(), obs_last=np.full(n, NO_DAY, np.int32),
             obs_cat=np.zeros((n, len(CATEGORIES)), np.float32), obs_dow=np.zeros((n, 7), np.uint16),
             obs_hour=np.zeros((n, len(HOUR_BANDS)), np.uint16), obs_own=f4(), obs_logb=f4(),

@@ -108,7 +108,7 @@ WITHOUT_TWIN: dict[str, str] = {
     "uniform": "a step of every kernel that draws; rng.to_uniform states it, compared through their twins",
     "friction_share": "a step of present_card, card_effort, expected_values and shop; friction_share_numpy states "
                       "it, compared through their twins",
-    "recent_value": "a step of refresh_recent_values and update_value_averages; recent_value_numpy states it, "
+    "felt_value": "a step of refresh_recent_values and update_value_averages; felt_value_numpy states it, "
                     "compared through their twins",
     "_progress": "a step of progress_curve and shop, compared through their twins",
     "_pull": _STEP_OF_SHOP,

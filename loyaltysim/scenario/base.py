@@ -8,7 +8,7 @@ currency per the unit named; rates are per year unless the name says otherwise.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CATEGORIES: tuple[str, ...] = (
     "grocery", "produce", "meat_seafood", "deli_bakery", "drug_gm", "fuel", "indulgence",
@@ -36,6 +36,23 @@ class Strict(BaseModel):
     """Base of every scenario model: frozen, unknown fields rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+
+def retired(replaced: dict[str, str]):
+    """A validator (for a model's body) that refuses fields a past version had, saying what replaces
+    each: a scenario written for that version gets one line on how to write it now, not a bare
+    'extra field'."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data):
+        if isinstance(data, dict):
+            for name, instead in replaced.items():
+                if name in data:
+                    raise ValueError(f"{name} is no longer a field: {instead}")
+        return data
+
+    return _retired
 
 
 def _shares(values: list[float], size: int | None = None, labels: tuple[str, ...] = ()) -> list[float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, NonNegativeFloat, field_validator, model_validator
 
-from loyaltysim.scenario.base import CATEGORIES, MAX_DAYS, Strict
+from loyaltysim.scenario.base import CATEGORIES, MAX_DAYS, Strict, retired
 
 
 class Insight(Strict):
@@ -60,7 +60,18 @@ class Verdict(Strict):
 
 
 class Behaviour(Strict):
-    """Weights of the store-choice utility and state dynamics (logit scale unless said)."""
+    """Weights of the store-choice utility and state dynamics (logit scale unless said).
+
+    A member's store choice sees the scheme's anticipated value once (reward_weight on the reward rate,
+    price_weight on member prices and expected offers, status_weight on tier status, less friction),
+    plus separately sourced psychological effects: the goal gradient (scheme.goal_gradient), rewarded
+    behaviour (rewarded_weight) and the reaction to value against an adapting reference
+    (reference_weight, loss_aversion)."""
+
+    retired_fields = retired({
+        "value_weight": "members now react to the scheme's value against a reference that adapts; see behaviour.reference_weight, reference_memory_days and loss_aversion",
+        "expected_value_share": "what members expect is now their own reference, adapting to what the scheme gives them; see behaviour.reference_memory_days",
+    })
 
     price_weight: float = Field(6.0, ge=0, description="Utility per unit of relative price saved, for a fully outcome-motivated customer. Assumption.")
     reward_weight: float = Field(6.0, ge=0, description="Utility per unit of reward value as a share of spend, for a fully reward-seeking customer. Assumption.")
@@ -68,10 +79,14 @@ class Behaviour(Strict):
     friction_weight: float = Field(8.0, ge=0, description="Utility lost per unit of friction cost as a share of basket, fully time-poor. Assumption.")
     habit_weight: float = Field(1.0, ge=0, description="Utility of a full habit. Assumption.")
     habit_memory_days: float = Field(30.0, gt=0, description="Time constant of habit. Assumption.")
-    value_weight: float = Field(0.15, ge=0, description="Utility of a member's recent net value from the scheme, as tanh(net value share / expected share), -1 to 1. Assumption.")
-    defection_value_weight: float = Field(0.7, ge=0, description="How much a member's recent net value (the same -1 to 1 measure) lowers the chance of leaving the retailer for good. Assumption.")
-    satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of members' recent net value and satisfaction. Assumption.")
-    expected_value_share: float = Field(0.01, gt=0, description="Net value as a share of spend that members expect: above it they are satisfied with the scheme (stay, consent, refer), below it not. Assumption (1% of spend, Tesco 1995).")
+    reference_weight: float = Field(0.3, ge=0, description="Utility of how a member feels about the scheme's recent value against their reference (tanh scale, -1 to 1; a shortfall weighs loss_aversion times an equal gain), beside the anticipated value already in store choice: zero while the scheme gives what members have come to expect. Assumption.")
+    rewarded_weight: float = Field(0.5, ge=0, description="Utility of a reward in hand (a voucher held, as a share of a basket, at most 1) for a fully reward-seeking member: rewarded behaviour, the rise in shopping after a reward (Taylor and Neslin, 2005; Nastasoiu et al., 2021 find incentive effects mostly of this kind). Calibrated with reward_weight by loyaltysim evidence --fit.")
+    defection_value_weight: float = Field(0.7, ge=0, description="How much a member's felt value against their reference (the same -1 to 1 measure) lowers the chance of leaving the retailer for good (raises it when negative). Assumption.")
+    satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of members' recent value and spend (what they compare with their reference). Assumption.")
+    reference_memory_days: float = Field(180.0, gt=0, description="Time constant of a member's reference: the value share of spend they have come to expect adapts to what the scheme has given them, this slowly. Assumption (reference prices adapt over months: Kalyanaram and Winer, 1995).")
+    loss_aversion: float = Field(1.955, ge=1, description="How much more a shortfall below the reference weighs than an equal gain above it. Source: Brown, Imai, Vieider and Camerer (2024), meta-analysis of 607 estimates, 1.955 [1.820, 2.102].")
+    reference_scale: float = Field(0.005, gt=0, description="Gap between recent value and the reference, as a share of spend, that moves felt value by tanh(1) (and the satisfaction logit by 2). Assumption.")
+    rival_reference_weight: float = Field(0.5, ge=0, le=1, description="Weight of what the competition gives (competition.reward_rate) in the value a member's reference adapts toward. Assumption.")
     lapse_days: int = Field(60, ge=1, le=MAX_DAYS, description="A customer with no visit for this long is lapsed.")
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from loyaltysim.scenario.base import CATEGORIES, DATA_SOURCES, MAX_DAYS, Strict
+from loyaltysim.scenario.base import CATEGORIES, DATA_SOURCES, MAX_DAYS, Strict, retired
 
 
 class Reward(Strict):
@@ -126,8 +126,9 @@ class Offers(Strict):
     base_redemption: float = Field(0.02, ge=0, le=1, description="Redemption of an offer chosen blind (mass coupons 1-3%, Kroger reports).")
     max_redemption: float = Field(0.5, ge=0, le=1, description="Redemption when the business knows the member perfectly (targeted coupons up to ~50%, Kroger reports).")
     cost_per_offer: float = Field(0.02, ge=0, description="Cost of making and sending one offer. Assumption.")
-    pull: float = Field(0.5, ge=0, description="Utility pull of a relevant live offer on store choice. Assumption.")
-    expected_basket_share: float = Field(0.5, gt=0, le=1, description="Share of a typical basket a prospective member expects an offer to cover, when weighing whether to join. Assumption.")
+    expected_basket_share: float = Field(0.5, gt=0, le=1, description="Share of a typical basket an offer covers, as members anticipate it: a live offer's pull on store choice is the saving it promises (discount x this share, weighed as a price), times how well it fits the member (the business's accuracy). Assumption.")
+
+    retired_fields = retired({"pull": "a live offer now pulls by the saving it promises (discount x expected_basket_share, weighed by behaviour.price_weight)"})
 
 
 class Challenges(Strict):
@@ -211,13 +212,18 @@ class Costs(Strict):
 class Enrolment(Strict):
     """Who joins, presents the card and stays."""
 
-    join_rate_per_visit: float = Field(0.05, ge=0, le=1, description="Chance a shopper at neutral expected value joins on a visit. Assumption.")
-    initial_members: float = Field(0.0, ge=0, le=1, description="Share of customers who are members on day 0 (at neutral value).")
-    value_sensitivity: float = Field(1.0, ge=0, description="Logit units of joining per value_scale of expected yearly net value. Assumption.")
+    awareness_per_visit: float = Field(0.1, ge=0, le=1, description="Chance a visit makes a shopper who has not heard of the scheme aware of it (till prompts, signs). Joining is considered only once aware. Assumption.")
+    awareness_per_year: float = Field(0.0, ge=0, le=1, description="Share of customers not yet aware whom marketing outside the store makes aware over a year, whether or not they shop (0: in-store only). Assumption.")
+    join_rate_per_visit: float = Field(0.2, ge=0, le=1, description="Chance per visit that an aware shopper for whom joining is worth it signs up (inertia: how long it takes to act on a decision made). Assumption.")
+    join_threshold: float = Field(3.0, ge=0, description="Logit units by which joining must beat not joining: the effort of signing up and of carrying a card, against each customer's lasting taste for schemes (a standard logistic draw). A customer joins when value_sensitivity x expected yearly net value / value_scale + taste exceeds this, so a scheme worth nothing recruits sigmoid(-join_threshold) of those aware (4.7% at 3). Calibrated: a scheme worth nothing recruits under 5%; members make most of a grocery card's sales (loyaltysim evidence).")
+    initial_members: float = Field(0.0, ge=0, le=1, description="Share of customers who are members (and aware) on day 0, whatever the scheme is worth to them.")
+    value_sensitivity: float = Field(1.0, ge=0, description="Logit units of joining per value_scale of expected yearly net value. Calibrated with join_threshold (loyaltysim evidence).")
     card_presentation: float = Field(0.85, ge=0, le=1, description="Chance a member presents the card on a visit with no friction. Assumption; members make 80-90% of sales (Woolf, 2014).")
     friction_per_visit: float = Field(0.05, ge=0, description="Time cost of presenting the card per visit to a fully time-poor member, in money. Assumption.")
     card_skip_friction_share: float = Field(0.05, gt=0, description="Card friction, as a share of the basket, at which a time-poor member skips the card on half the visits they would otherwise present it (less friction, proportionally fewer). Assumption.")
-    leave_rate_per_year: float = Field(0.3, ge=0, le=1, description="Yearly chance a dissatisfied (satisfaction 0) member leaves the scheme. Assumption.")
+    leave_rate_per_year: float = Field(0.3, ge=0, le=1, description="Yearly chance a dissatisfied (satisfaction 0) member leaves the scheme; at neutral satisfaction (the scheme gives what they expect) half of it. Assumption.")
+    dormancy_per_year: float = Field(0.1, ge=0, le=1, description="Yearly chance a member at neutral satisfaction stops presenting the card while keeping it (dormant: earns nothing, the scheme leaves their store choice); twice that fully dissatisfied, none fully satisfied. Assumption (COLLOQUY 2015: 42% of memberships active across all programmes; a grocery card in weekly use is used more).")
+    reactivation_per_year: float = Field(0.5, ge=0, le=1, description="Yearly chance a dormant member at neutral satisfaction starts presenting the card again; twice that fully satisfied. A dormant member's satisfaction stays as it was when they stopped. Assumption.")
     referral_rate_per_year: float = Field(0.2, ge=0, description="Referrals per year by a fully satisfied, fully belonging-motivated member. Assumption.")
     referral_conversion: float = Field(0.3, ge=0, le=1, description="Share of referrals that bring in a member. Assumption.")
     value_scale: float = Field(10.0, gt=0, description="Expected yearly net value of joining (money) that moves the join logit by value_sensitivity. Assumption.")

@@ -1,6 +1,7 @@
-"""Enrolment: who joins (by the value they expect), presenting the card, the scheme's running costs,
-satisfaction, leaving, consent withdrawal and referrals. Joining and leaving call every mechanic's own
-enrol and leave steps."""
+"""Enrolment: who hears of the scheme and who joins (by the value they expect, against a lasting taste
+and the inertia of signing up), presenting the card, the scheme's running costs, how members feel about
+its value against their reference (satisfaction), going dormant and coming back, leaving, consent
+withdrawal and referrals. Joining and leaving call every mechanic's own enrol and leave steps."""
 
 from __future__ import annotations
 
@@ -42,10 +43,10 @@ class Enrolment(Mechanic):
         running_costs(self.pop, self.arm, today.members)
 
     def changed(self, spec: Scenario, old: Rules, day: int) -> None:
-        # What members expect may have changed with the scenario: their recent value is re-measured.
-        mem = self.arm.mem
-        kernels.refresh_recent_values(spec.behaviour.expected_value_share, np.flatnonzero(mem.member), mem.value_ema,
-                                      mem.spend_ema, mem.recent)
+        # How members weigh a shortfall may have changed with the scenario: their felt value is re-measured.
+        mem, b = self.arm.mem, spec.behaviour
+        kernels.refresh_recent_values(b.loss_aversion, b.reference_scale, np.flatnonzero(mem.member), mem.value_ema,
+                                      mem.spend_ema, mem.reference, mem.recent)
 
 
 def expected_value(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, required_only: bool = True) -> np.ndarray:
@@ -97,16 +98,16 @@ def expected_value_compiled(sc: Scenario, pop: Population, arm: Arm, idx: np.nda
 
 
 def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: np.ndarray, day: int) -> None:
-    """Non-members join: shoppers at the till by expected value, and anyone on yesterday's referrals."""
+    """Customers hear of the scheme (:func:`become_aware`); aware shoppers for whom joining is worth it
+    (:func:`worth_joining`) sign up with chance ``join_rate_per_visit`` a visit; yesterday's referrals
+    bring in non-members for whom it is worth it too."""
     mem, s = arm.mem, arm.rules.scheme
     en = s.enrolment
+    become_aware(arm, draws, shoppers)
     p_till = np.zeros(shoppers.size)
     if en.join_rate_per_visit > 0:
-        at_till = np.flatnonzero(~mem.member[shoppers])
-        c = shoppers[at_till]
-        base = np.log(en.join_rate_per_visit / max(1 - en.join_rate_per_visit, 1e-12))
-        z = base + en.value_sensitivity * expected_value_compiled(sc, pop, arm, c) / en.value_scale
-        p_till[at_till] = sigmoid(z)
+        at_till = np.flatnonzero(~mem.member[shoppers] & mem.aware[shoppers])
+        p_till[at_till] = np.where(worth_joining(sc, pop, arm, shoppers[at_till]), en.join_rate_per_visit, 0.0)
     p_ref = 0.0
     if arm.referrals > 0:
         # Every member is alive: leaving the retailer ends membership.
@@ -114,22 +115,58 @@ def join(sc: Scenario, pop: Population, arm: Arm, draws: DailyDraws, shoppers: n
         p_ref = min(1.0, en.referral_conversion * arm.referrals / max(nonmembers, 1))
     out = np.empty(pop.n, np.intp)
     k = kernels.join_draws(mem.member, arm.shop.alive, shoppers, p_till, p_ref, draws.join.bits, out)
-    enrol(pop, arm, out[:k].copy(), day)
+    joined = out[:k].copy()
+    if p_ref > 0 and joined.size:  # a referral makes a customer aware; they join only if it is worth it
+        joined = joined[worth_joining(sc, pop, arm, joined)]
+    enrol(sc, pop, arm, joined, day)
 
 
-def enrol(pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
-    """Make ``idx`` members: the shared columns here, then each mechanic's own (consent, goal, fee...)."""
+def worth_joining(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray) -> np.ndarray:
+    """Whether joining beats not joining for customers ``idx``: the expected yearly net value, in logit
+    units of value_sensitivity per value_scale, plus the customer's lasting taste for schemes (a standard
+    logistic draw, the same all run), above the join threshold (the effort of signing up and carrying a
+    card). A scheme worth nothing is joined by the few whose taste alone clears the threshold."""
+    en = arm.rules.scheme.enrolment
+    z = en.value_sensitivity * expected_value_compiled(sc, pop, arm, idx) / en.value_scale + pop.join_taste[idx]
+    return z > en.join_threshold
+
+
+def become_aware(arm: Arm, draws: DailyDraws, shoppers: np.ndarray) -> None:
+    """Customers hear of the scheme: each shopper not yet aware with chance ``awareness_per_visit`` (and
+    marketing's daily share on top), everyone else with marketing's daily share alone, from one draw."""
+    mem, en = arm.mem, arm.rules.scheme.enrolment
+    daily = 1.0 - (1.0 - en.awareness_per_year) ** (1 / 365)
+    if daily > 0:
+        mem.aware |= np.asarray(draws.aware) < daily
+    unaware = shoppers[~mem.aware[shoppers]]
+    p_visit = 1.0 - (1.0 - en.awareness_per_visit) * (1.0 - daily)
+    mem.aware[unaware[draws.aware[unaware] < p_visit]] = True
+
+
+def enrol(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, day: int) -> None:
+    """Make ``idx`` members: the shared columns here, then each mechanic's own (consent, goal, fee...).
+
+    A new member's reference is the value share of spend they expected on joining (the expected yearly
+    net value over expected spend, on the visits they would present the card), and their recent value
+    and spend start there: the scheme then disappoints or pleases them only by what it actually gives."""
     if idx.size == 0:  # most days of a small population
         return
     mem = arm.mem
+    spend_day = pop.need_rate[idx] * pop.mean_basket[idx] * arm.shop.habit[idx]
+    expected = expected_value_compiled(sc, pop, arm, idx) * arm.rules.scheme.enrolment.card_presentation
+    share = expected / np.maximum(365.0 * spend_day, 1e-9)
     mem.member[idx] = True
+    mem.active[idx] = True
+    mem.dormant[idx] = False
+    mem.aware[idx] = True
     mem.ever_joined[idx] = True
     mem.join_day[idx] = day
     mem.last_earn[idx] = day
     mem.last_update[idx] = day
-    mem.value_ema[idx] = 0
-    mem.spend_ema[idx] = 0
-    mem.recent[idx] = 0  # the recent value of no value
+    mem.spend_ema[idx] = spend_day
+    mem.value_ema[idx] = spend_day * share
+    mem.reference[idx] = share
+    mem.recent[idx] = 0  # the scheme is as expected until it shows otherwise
     for m in arm.mechanics:
         m.enrol(idx, day)
     arm.ledger.add("joins", idx, 1.0)
@@ -157,20 +194,48 @@ def card_effort(pop: Population, arm: Arm, idx: np.ndarray) -> None:
     arm.ledger.add_by_segment("effort_cost", effort)
 
 
-def update_satisfaction(sc: Scenario, arm: Arm, day: int) -> None:
-    """Weekly: satisfaction follows recent net value per unit of spend against what members expect."""
+def update_satisfaction(sc: Scenario, arm: Arm, draws: DailyDraws, day: int) -> None:
+    """Weekly: members using the card weigh the scheme's recent value share of spend against their
+    reference (a shortfall weighing loss_aversion times a gain); satisfaction follows that felt value,
+    and the reference adapts toward what they got (and what rivals give). A dormant member's stays as
+    it was when they stopped using the card."""
     if day % SATISFACTION_EVERY_DAYS != SATISFACTION_EVERY_DAYS - 1:
         return
     mem, b = arm.mem, sc.behaviour
-    idx = np.flatnonzero(mem.member)
+    idx = np.flatnonzero(mem.active)
     a = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days)
+    r = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.reference_memory_days)
     z = np.empty(idx.size, np.float32)
-    kernels.update_value_averages(float(a), SATISFACTION_EVERY_DAYS, b.expected_value_share, idx, arm.net_value,
-                                  arm.spend_week, mem.value_ema, mem.spend_ema, mem.recent, z)
-    # Satisfaction follows the share of spend the scheme gave back against the expected share.
+    kernels.update_value_averages(float(a), float(r), SATISFACTION_EVERY_DAYS, b.loss_aversion, b.reference_scale,
+                                  sc.competition.reward_rate, b.rival_reference_weight, idx, arm.net_value,
+                                  arm.spend_week, mem.value_ema, mem.spend_ema, mem.reference, mem.recent, z)
     mem.satisfaction[idx] = sigmoid(z).astype(np.float32)  # numpy's exp, as before
+    # The week's value against the reference, in money: the felt gap (z = 2 x felt) without loss aversion.
+    gap = z.astype(np.float64) / 2 * b.reference_scale
+    gap = np.where(gap < 0, gap / b.loss_aversion, gap) * mem.spend_ema[idx] * SATISFACTION_EVERY_DAYS
+    arm.ledger.add("value_against_reference", idx, gap)
     arm.net_value[:] = 0
     arm.spend_week[:] = 0
+    go_dormant_or_return(arm, draws)
+
+
+def go_dormant_or_return(arm: Arm, draws: DailyDraws) -> None:
+    """Weekly: members using the card stop presenting it (go dormant) with a chance that rises as
+    satisfaction falls; dormant members come back with a chance that rises with it."""
+    mem, en = arm.mem, arm.rules.scheme.enrolment
+    if en.dormancy_per_year <= 0 and not mem.dormant.any():
+        return
+    week = SATISFACTION_EVERY_DAYS / 365
+    members = np.flatnonzero(mem.member)
+    sat = mem.satisfaction[members]
+    u = draws.dormancy[members]
+    dormant = mem.dormant[members]
+    stop = ~dormant & (u < -np.expm1(np.log1p(-en.dormancy_per_year) * week) * 2 * (1 - sat))
+    back = dormant & (u < -np.expm1(np.log1p(-en.reactivation_per_year) * week) * 2 * sat)
+    flip = members[stop | back]
+    mem.dormant[flip] = ~mem.dormant[flip]
+    mem.active[flip] = ~mem.dormant[flip]
+    arm.ledger.add("went_dormant", members[stop], 1.0)
 
 
 def leave_withdraw_and_refer(pop: Population, arm: Arm, draws: DailyDraws, members: np.ndarray) -> int:
@@ -204,6 +269,8 @@ def leave(arm: Arm, idx: np.ndarray) -> None:
         m.leave(idx)
     mem = arm.mem
     mem.member[idx] = False
+    mem.active[idx] = False
+    mem.dormant[idx] = False
     mem.consent[idx] = 0
     mem.vouchers[idx] = 0
     mem.join_day[idx] = NO_DAY

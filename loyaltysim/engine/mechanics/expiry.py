@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from loyaltysim.engine.mechanics.base import Mechanic, Today
-from loyaltysim.engine.mechanics.points import bucket_of, forfeit
+from loyaltysim.engine.mechanics.points import bucket_of, forfeit, worth
 from loyaltysim.engine.rules import Rules
 from loyaltysim.scenario.models import Scenario, Scheme
 
@@ -50,6 +50,7 @@ def expire(arm: Arm, day: int) -> None:
         mem.points[idx] -= amount
         mem.buckets[idx, j] = 0
         arm.ledger.add("points_expired", idx, amount.astype(np.float64))
+        arm.net_value[idx] -= worth(arm, idx, amount)  # points that expire are a loss of what they were worth
     if exp.inactivity_days:
         idx = np.flatnonzero((mem.points > 0) & (day - mem.last_earn >= exp.inactivity_days))
         forfeit(arm, idx)

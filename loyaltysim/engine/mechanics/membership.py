@@ -34,11 +34,11 @@ class Membership(Mechanic):
         conv = m.convenience_value_per_day * self.pop.experience[members]
         arm.ledger.add("convenience_value", members, conv)
         arm.ledger.add("operating_cost", members, m.perk_cost_per_day)
-        arm.net_value[members] += conv
+        # Members weigh the fee by the day it covers, not on the day it is paid.
+        arm.net_value[members] += conv - m.fee / m.period_days
 
 
 def charge(arm: Arm, idx: np.ndarray, fee: float) -> None:
     """Members ``idx`` pay the fee."""
     arm.ledger.add("fee_revenue", idx, fee)
     arm.ledger.add("fees_paid", idx, fee)
-    arm.net_value[idx] -= fee

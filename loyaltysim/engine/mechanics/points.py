@@ -48,8 +48,20 @@ def bucket_of(rules: Rules, day: int) -> int:
     return (day // rules.bucket_days) % rules.n_buckets
 
 
+def worth(arm: Arm, idx: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """What ``pts`` points are worth to members ``idx`` as they see them: at the perceived value per point
+    of the reward each works toward."""
+    rules = arm.rules
+    goal = arm.mem.goal[idx]
+    return pts * (rules.reward_perceived[goal] / rules.reward_points[goal])
+
+
 def credit(arm: Arm, idx: np.ndarray, pts: np.ndarray, day: int) -> None:
-    """Add whole points to members ``idx`` (unique) and book them as issued."""
+    """Add whole points to members ``idx`` (unique) and book them as issued. Members count points as
+    value as they collect them (Stourm, Bradlow and Fader, 2015: points are a currency of their own), so
+    their worth is added to what the scheme has given each member lately when earned, not when redeemed."""
+    if arm.rules.reward_points.size:
+        arm.net_value[idx] += worth(arm, idx, pts)
     mem, rules, led = arm.mem, arm.rules, arm.ledger
     issued = np.zeros(led.n_segments)
     kernels.credit_points(day, bucket_of(rules, day) if rules.n_buckets else -1, idx, pts.astype(np.int32, copy=False),
@@ -106,7 +118,7 @@ def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray 
     led = arm.ledger
     sums = np.zeros((len(REDEMPTION_SUMS), led.n_segments))
     kernels.redeem_rewards(bucket_of(rules, day) if rules.n_buckets else -1, idx, mem.goal, mem.points, mem.buckets,
-                           mem.vouchers, arm.net_value, led.segment, rules.reward_points, rules.reward_face,
+                           mem.vouchers, led.segment, rules.reward_points, rules.reward_face,
                            rules.reward_cost, rules.reward_perceived, rules.reward_kind, sums)
     for name, row in zip(REDEMPTION_SUMS, sums):
         led.add_by_segment(name, row)
@@ -117,9 +129,11 @@ def redeem(arm: Arm, pop: Population, draws: DailyDraws, candidates: np.ndarray 
 
 
 def forfeit(arm: Arm, idx: np.ndarray) -> None:
-    """All points of ``idx`` expire (inactivity, leaving the scheme)."""
+    """All points of ``idx`` expire (inactivity, leaving the scheme): a loss of what they were worth."""
     mem = arm.mem
     amount = mem.points[idx].copy()
+    if arm.rules.reward_points.size:
+        arm.net_value[idx] -= worth(arm, idx, amount)
     arm.ledger.add("points_expired", idx, amount.astype(np.float64))
     mem.points[idx] = 0
     if mem.buckets.shape[1]:

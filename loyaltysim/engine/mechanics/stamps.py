@@ -43,6 +43,8 @@ def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray, baskets: np.ndarray | No
     ok = value / baskets >= st.min_spend
     idx, add = idx[ok], baskets[ok]
     mem.stamps[idx] += add.astype(mem.stamps.dtype)
+    # Members count each stamp as its share of the reward as they collect it, not the reward when it comes.
+    arm.net_value[idx] += add * (st.reward.face_value * st.reward.perceived_ratio / (st.required - st.prefilled))
     full = idx[mem.stamps[idx] >= st.required]
     mem.stamps[full] = st.prefilled + np.minimum(mem.stamps[full] - st.required, st.required - 1 - st.prefilled)
     r = st.reward
@@ -50,4 +52,3 @@ def stamp(arm: Arm, idx: np.ndarray, value: np.ndarray, baskets: np.ndarray | No
     led.add("rewards_redeemed", full, 1.0)
     led.add("reward_cost", full, r.face_value * r.cost_ratio)
     led.add("reward_value", full, r.face_value * r.perceived_ratio)
-    arm.net_value[full] += r.face_value * r.perceived_ratio
