@@ -59,8 +59,11 @@ def test_goal_gradient_with_a_reward_and_none_without(reward_worth, expect_gradi
     """Kivetz, Urminsky and Zheng (2006): ~20% shorter gaps from the first to the last stamp. The standard
     error is clustered by customer (each customer completes many cards, and the first and last gaps of a
     card are the same customer's): about 0.005 here; tolerances are a few of them."""
+    # The study handed its control card to every participant; a card worth nothing is otherwise joined by few.
+    control = {} if expect_gradient else {"scheme.enrolment.initial_members": 1.0,
+                                          "scheme.enrolment.join_rate_per_visit": 0.0}
     sc = shipped("coffee_stamps", {"customers": 12000, "replications": 1,
-                                   "scheme.stamps.reward.face_value": reward_worth})
+                                   "scheme.stamps.reward.face_value": reward_worth, **control})
     gaps = _stamp_gaps(simulate(sc, transactions=True).transactions)
     first, last = gaps[gaps.stamp == 1], gaps[gaps.stamp == 9]
     ratio, se = _clustered_ratio_se(last, first, "gap")
@@ -140,7 +143,8 @@ def _points_breakage(expiry: dict | None, redemption: str) -> np.ndarray:
         s.pop(k)
     s["points"]["partner_points_per_year"] = 0
     s["points"]["redemption"] = {"mode": redemption, "manual_rate_per_visit": 0.05}
-    s["enrolment"] = {"join_rate_per_visit": 0.2, "leave_rate_per_year": 0.0}
+    s["enrolment"] = {"join_rate_per_visit": 0.2, "leave_rate_per_year": 0.0, "awareness_per_visit": 1.0,
+                      "join_threshold": 0.0}  # members enough in a small population
     s.setdefault("data", {})["consent_withdrawal_per_year"] = 0.0  # nobody leaves, so no points are forfeited
     if expiry is None:
         s.pop("expiry")

@@ -154,6 +154,7 @@ def test_members_presenting_every_time_make_all_the_sales():
     everyone = {"scheme.enrolment.initial_members": 1.0, "scheme.enrolment.card_presentation": 1.0,
                 "scheme.enrolment.friction_per_visit": 0.0, "scheme.enrolment.leave_rate_per_year": 0.0,
                 "scheme.data.consent_withdrawal_per_year": 0.0,  # withdrawing the required consent would end membership
+                "scheme.enrolment.dormancy_per_year": 0.0,  # a dormant member keeps the card in the pocket
                 "population.arrivals_per_year": 0.0}  # customers who arrive later are not members from the start
     assert S.member_sales_share(_replicate("supermarket_points", everyone)) == pytest.approx(1.0, abs=1e-12)
     half = {**everyone, "scheme.enrolment.card_presentation": 0.5}

@@ -5,19 +5,26 @@ It exists twice over: as a statistical oracle for the vectorised :class:`~loyalt
 draw) and as the speed baseline of the benchmark. It is not part of the product: runs use LoyaltyModel.
 
 It implements a simple points scheme only: points per unit of linked spend, one voucher reward,
-automatic redemption at the threshold, optional age expiry; joining by expected value, card
-presentation, satisfaction, leaving, consent withdrawal, referrals and defection. Life events, tiers,
-stamps, member prices, offers, paid membership, promotions, partner points, category multipliers,
-extra data sources, mid-run changes and customers over time (drift, seasons, lapses, arrivals, top-up
-visits, small baskets) are not implemented; :func:`reference_scenario` strips them
-from a scenario and :func:`check_supported` refuses a scenario that still has them.
+automatic redemption at the threshold, optional age expiry; awareness (in store and by marketing),
+joining by expected value against a lasting taste and a threshold, card presentation, felt value against
+an adapting reference (loss aversion, rivals' rewards), satisfaction, dormancy and reactivation, leaving,
+consent withdrawal, referrals and defection. Life events, tiers, stamps, member prices, offers, paid
+membership, promotions, partner points, category multipliers, extra data sources, mid-run changes and
+customers over time (drift, seasons, lapses, arrivals, top-up visits, small baskets) are not
+implemented; :func:`reference_scenario` strips them from a scenario and :func:`check_supported` refuses
+a scenario that still has them.
 
 Each customer's day follows the order of ``LoyaltyModel.step()``: a need arises (more often close to a
-reward), the customer chooses this retailer or the competition (binary logit; a member's recent net
-value from the scheme pulls; habit updates); points past their age expire; the customer draws a
-lognormal basket, presents the card (or not), earns, redeems, pays privacy; then, weekly, updates
-recent value and satisfaction; may leave the scheme, withdraw consent, refer, join, or defect (less
-often a member the scheme has served well).
+reward, for a member using the card), the customer chooses this retailer or the competition (binary
+logit; an active member's anticipated reward, felt value and vouchers in hand pull; habit updates);
+points past their age expire (a loss of their worth); the customer draws a lognormal basket, an active
+member presents the card (or not), earns (counting the points' worth as value as they are earned),
+redeems, pays privacy; then, weekly, an active member's recent value and spend move, their felt value
+(the value share of spend against their reference) sets satisfaction and the reference adapts, and any
+member may go dormant (stop presenting the card; they shop as a non-member) or come back; a member may
+leave the scheme, withdraw consent or refer; a customer may become aware of the scheme and, if aware and
+joining is worth it, join; any customer may defect (less often a member who feels the scheme served
+them well).
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from loyaltysim.scenario.models import LIFE_EVENTS, WEEKDAYS, Scenario
 __all__ = ["Customer", "ReferenceModel", "check_supported", "reference_scenario"]
 
 DAILY_COLUMNS = ("visits", "sales", "linked_sales", "points_issued", "points_redeemed", "points_expired",
-                 "joins", "members")
+                 "joins", "members", "dormant_members", "went_dormant", "value_above_reference",
+                 "value_below_reference")
 """Per-day totals the reference records (same names and units as the metric registry)."""
 
 
@@ -73,6 +81,8 @@ def check_supported(scenario: Scenario) -> None:
         problems.append("scheme.expiry.inactivity_days is not implemented")
     if list(s.data.requested) != ["transactions"]:
         problems.append("scheme.data.requested must be ['transactions']")
+    if list(s.data.required) != ["transactions"]:
+        problems.append("scheme.data.required must be ['transactions'] (consent to it is then part of joining)")
     if any(getattr(seg.life_events, e) > 0 for seg in scenario.population.segments for e in LIFE_EVENTS):
         problems.append("life events are not implemented (set every segment's life_events to 0)")
     for field in ("need_drift", "lapses", "same_day_baskets", "small_baskets"):
@@ -127,7 +137,8 @@ class Params:
     """The scenario's constants as plain floats, read by every agent every day."""
 
     habit_weight: float
-    value_weight: float
+    reference_weight: float     # utility of felt value against the reference (-1 to 1)
+    rewarded_weight: float      # utility of a voucher in hand (share of a basket, at most 1), fully reward-seeking
     defection_value_weight: float
     price_weight: float
     reward_weight: float
@@ -145,8 +156,11 @@ class Params:
     gg_acceleration: float
     card_presentation: float
     friction_per_visit: float
-    join_logit: float | None    # logit of the neutral join rate (None: nobody joins at the till)
+    join_rate: float            # chance per visit that an aware shopper for whom joining is worth it joins
+    join_threshold: float       # logit units joining must beat not joining by (value + taste)
     value_sensitivity: float
+    aware_daily: float          # daily chance marketing makes anyone aware
+    aware_visit: float          # chance a visit makes a shopper aware (marketing's daily chance included)
     card_skip_friction_share: float  # friction share at which the time-poor skip the card half as often
     value_scale: float          # expected yearly value that moves the join logit by value_sensitivity
     referral_conversion: float  # share of referrals that bring in a member
@@ -154,8 +168,13 @@ class Params:
     privacy_per_year: float     # yearly privacy cost of sharing transactions, fully concerned
     leave_daily: float          # daily leaving chance of a fully dissatisfied member
     referral_daily: float       # daily referrals of a fully satisfied, fully belonging-motivated member
+    dormancy_weekly: float      # weekly chance an active member at neutral satisfaction goes dormant
+    reactivation_weekly: float  # weekly chance a dormant member at neutral satisfaction comes back
     satisfaction_alpha: float   # weekly smoothing of value and spend
-    expected_share: float
+    reference_alpha: float      # weekly adaptation of the reference
+    loss_aversion: float        # weight of a shortfall below the reference against an equal gain
+    reference_scale: float      # gap (share of spend) that moves felt value by tanh(1)
+    rival_reference_weight: float  # pull of the competition's reward rate on the reference
     bucket_days: int            # days per expiry period (0: no expiry)
 
     @classmethod
@@ -168,9 +187,10 @@ class Params:
             bucket_days = max(1, math.ceil(s.expiry.age_days / EXPIRY_BUCKETS))
         else:
             bucket_days = 0
-        rate = en.join_rate_per_visit
+        week = SATISFACTION_EVERY_DAYS / 365
+        aware_daily = 1.0 - (1.0 - en.awareness_per_year) ** (1 / 365)
         return cls(
-            habit_weight=b.habit_weight, value_weight=b.value_weight,
+            habit_weight=b.habit_weight, reference_weight=b.reference_weight, rewarded_weight=b.rewarded_weight,
             defection_value_weight=b.defection_value_weight,
             price_weight=b.price_weight, reward_weight=b.reward_weight, friction_weight=b.friction_weight,
             habit_memory_days=b.habit_memory_days, comp_price_advantage=sc.competition.price_advantage,
@@ -179,15 +199,20 @@ class Params:
             value_per_point=perceived / reward.points, gg_strength=gg.strength, gg_curvature=gg.curvature,
             gg_acceleration=gg.acceleration, card_presentation=en.card_presentation,
             friction_per_visit=en.friction_per_visit,
-            join_logit=math.log(rate / max(1 - rate, 1e-12)) if rate > 0 else None,
+            join_rate=en.join_rate_per_visit, join_threshold=en.join_threshold,
             value_sensitivity=en.value_sensitivity, value_scale=en.value_scale,
+            aware_daily=aware_daily, aware_visit=1.0 - (1.0 - en.awareness_per_visit) * (1.0 - aware_daily),
             card_skip_friction_share=en.card_skip_friction_share,
             referral_conversion=en.referral_conversion, withdrawal_daily=s.data.consent_withdrawal_per_year / 365,
             privacy_per_year=s.data.privacy_cost_per_year.get("transactions", 0.0),
             leave_daily=1.0 - (1.0 - en.leave_rate_per_year) ** (1 / 365),
             referral_daily=en.referral_rate_per_year / 365,
+            dormancy_weekly=1.0 - (1.0 - en.dormancy_per_year) ** week,
+            reactivation_weekly=1.0 - (1.0 - en.reactivation_per_year) ** week,
             satisfaction_alpha=1.0 - math.exp(-SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days),
-            expected_share=max(b.expected_value_share, 1e-4), bucket_days=bucket_days,
+            reference_alpha=1.0 - math.exp(-SATISFACTION_EVERY_DAYS / b.reference_memory_days),
+            loss_aversion=b.loss_aversion, reference_scale=b.reference_scale,
+            rival_reference_weight=b.rival_reference_weight, bucket_days=bucket_days,
         )
 
 
@@ -212,6 +237,7 @@ class Customer(mesa.Agent):
         self.privacy: float = attrs["privacy"]
         self.time_poor: bool = attrs["time_poor"]
         self.defect_rate: float = attrs["defect_rate"]
+        self.join_taste: float = attrs["join_taste"]  # lasting taste for joining schemes (standard logistic)
         p = model.params
         # Derived constants of this customer.
         self.habit_alpha = 1.0 - math.exp(-1.0 / max(p.habit_memory_days * self.need_rate, 1.0))
@@ -233,7 +259,10 @@ class Customer(mesa.Agent):
         self.visits = 0
         self.spend = 0.0
         self.spend_week = 0.0
+        self.aware = False     # has heard of the scheme (joining is considered only then)
         self.member = False
+        self.dormant = False   # a member who keeps the card but no longer presents it
+        self.active = False    # a member using the card: member and not dormant
         self.ever_member = False
         self.consent = False
         self.points = 0
@@ -242,10 +271,15 @@ class Customer(mesa.Agent):
         self.net_value = 0.0
         self.value_ema = 0.0
         self.spend_ema = 0.0
+        self.reference = 0.0   # value share of spend the member has come to expect
+        self.recent = 0.0      # felt value against the reference, -1 to 1 (refreshed weekly)
         self.points_issued = 0
         self.points_redeemed = 0
         self.points_expired = 0
         self.linked_sales = 0.0
+        self.went_dormant = 0
+        self.value_above_reference = 0.0
+        self.value_below_reference = 0.0
 
     # ------------------------------------------------------------ the day
 
@@ -257,10 +291,9 @@ class Customer(mesa.Agent):
         rng = m.rng
         p = m.params
         scheme = m.with_scheme
-        member = self.member
-        # 2. A need arises, more often for members close to a reward (goal-gradient acceleration).
+        # 2. A need arises, more often for members using the card close to a reward (goal-gradient acceleration).
         p_need = self.need_rate * self.weekday_weight[m.weekday]
-        if member and p.gg_acceleration > 0:
+        if self.active and p.gg_acceleration > 0:
             p_need *= 1.0 + p.gg_acceleration * self.reward_seeking * self.pull()
         shopped = False
         if rng.random() < p_need:
@@ -274,21 +307,20 @@ class Customer(mesa.Agent):
             self.settle(p)
         if scheme:
             self.update(p, rng, shopped)
-        # Defection: leaving the retailer for good, less likely for members the scheme has served well.
+        # Defection: leaving the retailer for good, less likely for members who feel the scheme served them well.
         if rng.random() < self.defect_rate * math.exp(-p.defection_value_weight * self.recent_value()):
             self.alive = False
             if self.member:
                 self.leave()
 
     def recent_value(self) -> float:
-        """Recent net value from the scheme on a -1 to 1 scale (0 for non-members)."""
-        if not self.member:
-            return 0.0
-        return math.tanh(self.value_ema / max(self.spend_ema, 0.05) / self.model.params.expected_share)
+        """Felt value against the reference on a -1 to 1 scale, as of the last weekly update (0 for
+        non-members; a dormant member's stays as it was when they stopped using the card)."""
+        return self.recent if self.member else 0.0
 
     def progress(self) -> float:
-        """Progress (0-1) toward the reward (0 for non-members)."""
-        if not self.member:
+        """Progress (0-1) toward the reward (0 for non-members and dormant members)."""
+        if not self.active:
             return 0.0
         return min(self.points / self.model.params.reward_points, 1.0)
 
@@ -297,12 +329,15 @@ class Customer(mesa.Agent):
         return self.progress() ** self.model.params.gg_curvature * self.reward_scale
 
     def choose(self, p: Params, rng: np.random.Generator) -> bool:
-        """3. This retailer or the competition (binary logit); habit remembers the answer."""
+        """3. This retailer or the competition (binary logit); habit remembers the answer.
+
+        A member using the card adds the anticipated reward less friction, their felt value, the goal
+        gradient and a voucher in hand (rewarded behaviour); a dormant member chooses as a non-member."""
         u = self.utility_base + p.habit_weight * self.habit
-        if self.member:
-            u += (self.member_utility + p.value_weight * self.recent_value()
+        if self.active:
+            u += (self.member_utility + p.reference_weight * self.recent
                   + p.gg_strength * self.reward_seeking * self.pull()
-                  + p.price_weight * self.outcome * min(self.vouchers / self.mean_basket, 1.0))
+                  + p.rewarded_weight * self.reward_seeking * min(self.vouchers / self.mean_basket, 1.0))
         here = rng.random() < _sigmoid(u)
         self.habit += self.habit_alpha * (here - self.habit)
         return here
@@ -320,13 +355,13 @@ class Customer(mesa.Agent):
         self.spend_week += value
         if not self.member:
             return
-        linked = rng.random() < self.present_p
-        self.vouchers = 0.0  # vouchers are spent on the next trip
-        if not linked:
-            return
+        self.vouchers = 0.0  # vouchers are spent on the next trip (a dormant member's too)
+        if self.dormant or rng.random() >= self.present_p:
+            return  # a dormant member never presents the card
         self.net_value -= self.effort
         pts = math.floor(value * p.earn_per_unit + 1e-6)
         self.points += pts
+        self.net_value += pts * p.value_per_point  # points count as value when earned
         if p.bucket_days and pts:
             period = m.day // p.bucket_days
             self.lots[period] = self.lots.get(period, 0) + pts
@@ -336,23 +371,24 @@ class Customer(mesa.Agent):
         m.tally["points_issued"] += pts
 
     def expire(self) -> None:
-        """Age expiry: points earned in periods up to the model's ``expire_through`` expire."""
+        """Age expiry: points earned in periods up to the model's ``expire_through`` expire, a loss of their worth."""
         m = self.model
         for period in [k for k in self.lots if k <= m.expire_through]:
             old = self.lots.pop(period)
             self.points -= old
+            self.net_value -= old * m.params.value_per_point
             self.points_expired += old
             m.tally["points_expired"] += old
 
     def settle(self, p: Params) -> None:
-        """6. Automatic redemption at the threshold, the day's privacy cost."""
+        """6. Automatic redemption at the threshold (the points' worth was counted when earned), the day's
+        privacy cost."""
         m = self.model
         if self.points >= p.reward_points:
             count = math.floor(self.points / p.reward_points)
             spent = int(count * p.reward_points)
             self.take(spent)
             self.vouchers += count * p.reward_face
-            self.net_value += count * p.reward_perceived
             self.points_redeemed += spent
             m.tally["points_redeemed"] += spent
         if self.consent:
@@ -372,32 +408,72 @@ class Customer(mesa.Agent):
                 self.lots[period] -= used
 
     def update(self, p: Params, rng: np.random.Generator, shopped: bool) -> None:
-        """8. Weekly satisfaction; leave, withdraw consent, refer; join."""
+        """8. Weekly felt value, satisfaction, reference and dormancy; leave, withdraw consent, refer;
+        become aware; join."""
         m = self.model
         if m.satisfaction_day:
-            if self.member:
-                a = p.satisfaction_alpha
-                self.value_ema += a * (self.net_value / SATISFACTION_EVERY_DAYS - self.value_ema)
-                self.spend_ema += a * (self.spend_week / SATISFACTION_EVERY_DAYS - self.spend_ema)
-                share = self.value_ema / max(self.spend_ema, 0.05)
-                self.satisfaction = _sigmoid(2.0 * (share - p.expected_share) / p.expected_share)
+            if self.active:
+                self.feel(p)
             self.net_value = 0.0
             self.spend_week = 0.0
+            if self.member:
+                self.go_dormant_or_return(p, rng)
         if self.member:
             if rng.random() < p.leave_daily * (1.0 - self.satisfaction):
                 self.leave()
-            elif self.consent and rng.random() < (p.withdrawal_daily * self.privacy
-                                                  * (1.0 - self.satisfaction)):
-                self.consent = False
-            if self.member and rng.random() < p.referral_daily * self.satisfaction * self.belonging:
-                m.referrals_today += 1
-        if not self.member and (shopped or m.referral_p > 0):
-            chance = 0.0
-            if shopped and p.join_logit is not None:
-                chance = _sigmoid(p.join_logit + p.value_sensitivity * self.expected_value(p) / p.value_scale)
-            chance = max(chance, m.referral_p)
-            if rng.random() < chance:
-                self.enrol()
+            else:
+                withdraw = self.consent and rng.random() < (p.withdrawal_daily * self.privacy
+                                                            * (1.0 - self.satisfaction))
+                if rng.random() < p.referral_daily * self.satisfaction * self.belonging:
+                    m.referrals_today += 1
+                if withdraw:  # membership ends with the consent it requires
+                    self.leave()
+        if self.member:
+            return
+        # Hearing of the scheme: on a visit (in-store prompts) or from marketing, one draw.
+        if not self.aware and (shopped or p.aware_daily > 0):
+            self.aware = rng.random() < (p.aware_visit if shopped else p.aware_daily)
+        chance = max(p.join_rate if shopped and self.aware else 0.0, m.referral_p)
+        if chance > 0 and rng.random() < chance and self.worth_joining(p):
+            self.enrol()
+
+    def feel(self, p: Params) -> None:
+        """The weekly update of a member using the card: recent value and spend per day move toward the
+        week's; the value share of spend against the reference (a shortfall weighing loss_aversion times
+        a gain) is the felt value and sets satisfaction; then the reference adapts toward the share (and
+        toward what the competition gives, where it gives more)."""
+        m = self.model
+        a = p.satisfaction_alpha
+        self.value_ema += a * (self.net_value / SATISFACTION_EVERY_DAYS - self.value_ema)
+        self.spend_ema += a * (self.spend_week / SATISFACTION_EVERY_DAYS - self.spend_ema)
+        share = self.value_ema / max(self.spend_ema, 0.05)
+        gap = share - self.reference
+        # The week's value against the reference, in money (without loss aversion), above or below it.
+        money = gap * self.spend_ema * SATISFACTION_EVERY_DAYS
+        self.value_above_reference += max(money, 0.0)
+        self.value_below_reference += max(-money, 0.0)
+        m.tally["value_above_reference"] += max(money, 0.0)
+        m.tally["value_below_reference"] += max(-money, 0.0)
+        felt = (gap * p.loss_aversion if gap < 0 else gap) / p.reference_scale
+        self.recent = math.tanh(felt)
+        self.satisfaction = _sigmoid(2.0 * felt)
+        target = share + p.rival_reference_weight * max(p.comp_reward_rate - share, 0.0)
+        self.reference += p.reference_alpha * (target - self.reference)
+
+    def go_dormant_or_return(self, p: Params, rng: np.random.Generator) -> None:
+        """Weekly: an active member stops presenting the card more often the less satisfied; a dormant one
+        comes back more often the more satisfied (their satisfaction as it was when they stopped)."""
+        m = self.model
+        u = rng.random()
+        if self.dormant:
+            if u < p.reactivation_weekly * 2.0 * self.satisfaction:
+                self.dormant, self.active = False, True
+                m.dormant_members -= 1
+        elif u < p.dormancy_weekly * 2.0 * (1.0 - self.satisfaction):
+            self.dormant, self.active = True, False
+            self.went_dormant += 1
+            m.dormant_members += 1
+            m.tally["went_dormant"] += 1
 
     def expected_value(self, p: Params) -> float:
         """Expected yearly net value of joining, in money: rewards on expected spend less effort and privacy."""
@@ -406,27 +482,43 @@ class Customer(mesa.Agent):
         cost = trips * self.effort + self.privacy * p.privacy_per_year
         return gain - cost
 
+    def worth_joining(self, p: Params) -> bool:
+        """Joining beats not joining: expected value (in logit units) plus lasting taste above the threshold."""
+        return p.value_sensitivity * self.expected_value(p) / p.value_scale + self.join_taste > p.join_threshold
+
     def enrol(self) -> None:
-        """Join the scheme, consenting to what it requires (transactions)."""
-        self.member = True
+        """Join the scheme, consenting to what it requires (transactions). The reference starts at the
+        value share of spend expected on joining (on the visits the card would be presented), and recent
+        value and spend start there: the scheme is as expected until it shows otherwise."""
+        p = self.model.params
+        spend_day = self.need_rate * self.mean_basket * self.habit
+        share = self.expected_value(p) * p.card_presentation / max(365.0 * spend_day, 1e-9)
+        self.member = self.active = self.aware = True
+        self.dormant = False
         self.ever_member = True
         self.consent = True
-        self.value_ema = 0.0
-        self.spend_ema = 0.0
+        self.spend_ema = spend_day
+        self.value_ema = spend_day * share
+        self.reference = share
+        self.recent = 0.0
         self.model.members += 1
         self.model.tally["joins"] += 1
 
     def leave(self) -> None:
-        """Leave the scheme: points forfeited, vouchers lost, satisfaction back to neutral."""
+        """Leave the scheme: points forfeited (a loss of their worth), vouchers lost, satisfaction back to neutral."""
+        m = self.model
         self.points_expired += self.points
-        self.model.tally["points_expired"] += self.points
+        m.tally["points_expired"] += self.points
+        self.net_value -= self.points * m.params.value_per_point
         self.points = 0
         self.lots.clear()
-        self.member = False
+        if self.dormant:
+            m.dormant_members -= 1
+        self.member = self.active = self.dormant = False
         self.consent = False
         self.vouchers = 0.0
         self.satisfaction = 0.5
-        self.model.members -= 1
+        m.members -= 1
 
 
 # ---------------------------------------------------------------- the model
@@ -452,6 +544,7 @@ class ReferenceModel(mesa.Model):
         self.params = Params.of(scenario)
         self.day = 0
         self.members = 0
+        self.dormant_members = 0
         self.referrals_today = 0
         self.referral_p = 0.0
         self.satisfaction_day = False
@@ -465,6 +558,7 @@ class ReferenceModel(mesa.Model):
             "basket_sd": pop.basket_sd, "preference": pop.preference, "outcome": pop.outcome,
             "experience": pop.experience, "reward_seeking": pop.reward_seeking, "belonging": pop.belonging,
             "privacy": pop.privacy, "time_poor": pop.time_poor, "defect_rate": pop.defect_rate,
+            "join_taste": pop.join_taste,
         }
         lists = {k: np.asarray(v).tolist() for k, v in columns.items()}
         self.customers_by_id = [Customer(self, i, {k: v[i] for k, v in lists.items()}) for i in range(pop.n)]
@@ -500,6 +594,7 @@ class ReferenceModel(mesa.Model):
             self.expire_through = None
         self.agents.shuffle_do("step")
         self.tally["members"] = self.members
+        self.tally["dormant_members"] = self.dormant_members
         self.datacollector.collect(self)
         self.day += 1
 
@@ -523,12 +618,18 @@ class ReferenceModel(mesa.Model):
             "visits": [c.visits for c in cs],
             "spend": [c.spend for c in cs],
             "member": [c.member for c in cs],
+            "dormant": [c.dormant for c in cs],
+            "aware": [c.aware for c in cs],
             "satisfaction": [c.satisfaction for c in cs],
+            "reference": [c.reference for c in cs],
             "ever_member": [c.ever_member for c in cs],
             "points": [c.points for c in cs],
             "points_issued": [c.points_issued for c in cs],
             "points_redeemed": [c.points_redeemed for c in cs],
             "points_expired": [c.points_expired for c in cs],
             "linked_sales": [c.linked_sales for c in cs],
+            "went_dormant": [c.went_dormant for c in cs],
+            "value_above_reference": [c.value_above_reference for c in cs],
+            "value_below_reference": [c.value_below_reference for c in cs],
             "alive": [c.alive for c in cs],
         })

@@ -213,7 +213,8 @@ def update_satisfaction(sc: Scenario, arm: Arm, draws: DailyDraws, day: int) -> 
     # The week's value against the reference, in money: the felt gap (z = 2 x felt) without loss aversion.
     gap = z.astype(np.float64) / 2 * b.reference_scale
     gap = np.where(gap < 0, gap / b.loss_aversion, gap) * mem.spend_ema[idx] * SATISFACTION_EVERY_DAYS
-    arm.ledger.add("value_against_reference", idx, gap)
+    arm.ledger.add("value_above_reference", idx, np.maximum(gap, 0.0))
+    arm.ledger.add("value_below_reference", idx, np.maximum(-gap, 0.0))
     arm.net_value[:] = 0
     arm.spend_week[:] = 0
     go_dormant_or_return(arm, draws)
