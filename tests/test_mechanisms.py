@@ -587,6 +587,139 @@ def test_habit_follows_where_needs_go():
     assert_positive(scheme.shop.habit - counterfactual.shop.habit, "habit built by the scheme's extra trips")
 
 
+# ---------------------------------------------------------------- joining, reference points, dormancy
+
+WORTHLESS = {**NO_FEEDBACK, **FREE_PRODUCT, "scheme.points.earn_per_unit": 1e-6,
+             "scheme.enrolment.awareness_per_visit": 1.0}
+"""A scheme whose points buy nothing worth having, which every shopper hears of on a first visit."""
+
+
+def test_a_scheme_worth_nothing_recruits_almost_nobody():
+    model, _, trips = run(WORTHLESS, customers=6000)
+    shoppers = trips.visits["scheme"] > 0
+    joined = model.arms[0].mem.ever_joined[shoppers]
+    en = model.spec.scheme.enrolment
+    # Only a taste for schemes that clears the threshold by itself joins (the expected value is below zero):
+    # at most sigmoid(-threshold) of those aware, give or take the sample's binomial error.
+    bound = 1.0 / (1.0 + np.exp(en.join_threshold))
+    share, n = joined.mean(), joined.size
+    assert share < bound + Z * np.sqrt(bound * (1 - bound) / n), (share, bound, n)
+    assert model.arms[0].mem.aware[shoppers].all()
+
+
+def test_nobody_joins_a_scheme_they_have_not_heard_of():
+    unheard = {**NO_FEEDBACK, "scheme.enrolment.awareness_per_visit": 0.0, "scheme.enrolment.awareness_per_year": 0.0}
+    model, tally, _ = run(unheard)
+    assert not model.arms[0].mem.ever_joined.any() and not model.arms[0].mem.aware.any()
+    # Marketing alone makes customers aware, shoppers or not, at its yearly rate.
+    model, _, trips = run({**unheard, "scheme.enrolment.awareness_per_year": 0.5}, days=120)
+    aware = model.arms[0].mem.aware
+    expected = 1 - 0.5 ** (120 / 365)
+    assert abs(aware.mean() - expected) < Z * np.sqrt(expected * (1 - expected) / aware.size), (aware.mean(), expected)
+    assert model.arms[0].mem.ever_joined.any()
+
+
+def _felt(overrides: dict, change: dict | None, days: int = 120, customers: int = 3000):
+    """Every customer a member from day 0; ``change`` from day 60. Returns the model."""
+    over = {**ALL_MEMBERS, **FREE_PRODUCT, **overrides}
+    if change is not None:
+        over["changes"] = [{"day": 60, "set": change}]
+    model, _, _ = run(over, days=days, customers=customers)
+    return model
+
+
+def test_a_shortfall_below_the_reference_weighs_more_than_an_equal_gain():
+    # The same cut and the same rise, felt by members weighing a shortfall once or three times: only the
+    # cut is felt differently (a member already below the reference feels a rise a little differently).
+    over = {**NO_FEEDBACK, "behaviour.reference_scale": 0.05}
+    felt = {}
+    for aversion in (1.0, 3.0):
+        for name, earn in (("cut", 0.5), ("rise", 1.5)):
+            model = _felt({**over, "behaviour.loss_aversion": aversion}, {"scheme.points.earn_per_unit": earn})
+            felt[name, aversion] = model.arms[0].mem
+    cut = (felt["cut", 1.0].recent - felt["cut", 3.0].recent).astype(float)
+    rise = (felt["rise", 1.0].recent - felt["rise", 3.0].recent).astype(float)
+    both = felt["cut", 1.0].active & felt["cut", 3.0].active & felt["rise", 1.0].active & felt["rise", 3.0].active
+    assert_positive(cut[both], "a cut felt more with loss aversion")
+    assert_positive(cut[both] - rise[both], "a cut's extra weight against a rise's")
+
+
+def test_the_reference_adapts_to_what_the_scheme_gives():
+    same = _felt(NO_FEEDBACK, None, days=240)
+    raised = _felt(NO_FEEDBACK, {"scheme.points.earn_per_unit": 3.0}, days=240)
+    keep = raised.arms[0].mem.active & same.arms[0].mem.active
+    assert_positive((raised.arms[0].mem.reference - same.arms[0].mem.reference)[keep], "reference raised")
+
+
+def test_a_devaluation_lowers_satisfaction_and_raises_dormancy_and_leaving():
+    over = {"scheme.enrolment.leave_rate_per_year": 0.9, "scheme.enrolment.dormancy_per_year": 0.9,
+            "scheme.enrolment.referral_rate_per_year": 0.0,
+            **two_segments({"defection_per_year": 0.0}, {"defection_per_year": 0.0})}
+    same = _felt(over, None, days=150, customers=4000)
+    cut = _felt(over, {"scheme.points.earn_per_unit": 1 / 3}, days=150, customers=4000)
+    a, b = same.arms[0], cut.arms[0]
+    both = a.mem.member & b.mem.member
+    assert_positive((a.mem.satisfaction - b.mem.satisfaction)[both], "satisfaction lost to the devaluation")
+    left = lambda m: (m.arms[0].mem.ever_joined & ~m.arms[0].mem.member).astype(float)  # noqa: E731
+    assert_positive(left(cut) - left(same), "members lost to the devaluation")
+    dormant = lambda m: m.arms[0].mem.dormant.astype(float)  # noqa: E731
+    assert_positive(dormant(cut) - dormant(same), "members gone dormant after the devaluation")
+    d = lambda m: m.daily().query("arm == 'scheme' and segment == 'all' and day >= 60")  # noqa: E731
+    assert d(cut)["value_below_reference"].sum() > 2 * d(same)["value_below_reference"].sum() > 0
+
+
+def test_a_scheme_worse_than_expected_drives_members_away_beyond_its_lower_value():
+    over = {**NO_FEEDBACK, "scheme.enrolment.leave_rate_per_year": 0.0}
+    cut = {"scheme.points.earn_per_unit": 1 / 3}
+    felt = _felt({**over, "behaviour.reference_weight": 2.0}, cut)
+    unfelt = _felt({**over, "behaviour.reference_weight": 0.0}, cut)
+    assert_positive(unfelt.arms[0].shop.visits - felt.arms[0].shop.visits, "visits lost to disappointment")
+
+
+def test_dormant_members_stop_presenting_the_card_and_come_back():
+    over = {**ALL_MEMBERS, **UNREACHABLE, "scheme.enrolment.dormancy_per_year": 0.5,
+            "scheme.enrolment.reactivation_per_year": 0.0, "scheme.enrolment.leave_rate_per_year": 0.0,
+            "scheme.data.consent_withdrawal_per_year": 0.0}
+    model, tally, _ = make(over, days=150)
+    for _ in range(100):
+        model.step()
+    mem = model.arms[0].mem
+    dormant, points = mem.dormant.copy(), mem.points.copy()
+    assert dormant.sum() > 100 and (mem.active == (mem.member & ~mem.dormant)).all()
+    for _ in range(50):
+        model.step()
+    # No reward is reachable, so a balance grows only by presenting the card: dormant ones never do (a
+    # customer who left the retailer forfeited theirs).
+    still = dormant & mem.member
+    assert still.sum() > 100 and (mem.points[still] == points[still]).all()
+    assert mem.active.sum() > 100 and (mem.points[mem.active] > points[mem.active]).mean() > 0.5
+    back = _felt({"scheme.enrolment.dormancy_per_year": 1.0, "scheme.enrolment.reactivation_per_year": 1.0,
+                  "scheme.enrolment.leave_rate_per_year": 0.0}, None, days=200)
+    gone = _felt({"scheme.enrolment.dormancy_per_year": 1.0, "scheme.enrolment.reactivation_per_year": 0.0,
+                  "scheme.enrolment.leave_rate_per_year": 0.0}, None, days=200)
+    assert_positive(gone.arms[0].mem.dormant.astype(float) - back.arms[0].mem.dormant, "dormant members back")
+
+
+def test_a_reward_in_hand_draws_reward_seekers_back():
+    over = {**NO_FEEDBACK, **NO_GOAL_GRADIENT, **ALL_MEMBERS,
+            "scheme.points.rewards": [{"name": "v", "kind": "voucher", "points": 30, "face_value": 10}],
+            "scheme.points.redemption": {"mode": "auto"}}
+    none, _, _ = run({**over, "behaviour.rewarded_weight": 0.0})
+    drawn, _, _ = run({**over, "behaviour.rewarded_weight": 3.0})
+    assert_positive(drawn.arms[0].shop.visits - none.arms[0].shop.visits, "visits drawn by vouchers in hand")
+
+
+def test_points_count_as_value_when_earned_not_when_redeemed():
+    # A reward no member reaches, at the usual worth per point: members still feel the points' worth as
+    # they collect them, so the scheme meets what they expected on joining (felt value near zero), not a
+    # steady shortfall.
+    far = {"scheme.points.rewards": [{"name": "far", "kind": "voucher", "points": 1e7, "face_value": 1e5}]}
+    model = _felt({**NO_FEEDBACK, **far}, None, days=90)
+    mem = model.arms[0].mem
+    recent = mem.recent[mem.active].astype(float)
+    assert recent.size > 1000 and abs(recent.mean()) < 0.25, recent.mean()
+
+
 # ---------------------------------------------------------------- life events
 
 def _life_event_run(kind: str, rate: float = 0.9, **segment):

@@ -46,8 +46,10 @@ KS_ALPHA = 1e-3
 NO_LIFE_EVENTS = {e: 0.0 for e in LIFE_EVENTS}
 
 # A points card that makes every implemented rule matter within a few months: a reward worth a
-# third of a basket (so the goal gradient pulls), a fifth of customers members on day 0, leaving,
-# consent withdrawal, referrals and defection switched on.
+# third of a basket (so the goal gradient pulls), a fifth of customers members on day 0, awareness
+# growing in store and by marketing (a third of customers still unaware at the end), a join threshold
+# that some aware customers do not clear, a rival's rewards raising references, dormancy and coming
+# back, leaving, consent withdrawal (which ends membership), referrals and defection switched on.
 SCENARIO = {
     "name": "reference",
     "customers": N,
@@ -65,8 +67,9 @@ SCENARIO = {
         "points": {"earn_per_unit": 1.0, "rewards": [
             {"name": "voucher_300", "kind": "voucher", "points": 300, "face_value": 6.0,
              "perceived_ratio": 1.5}]},
-        "enrolment": {"initial_members": 0.2, "join_rate_per_visit": 0.03, "leave_rate_per_year": 0.5,
-                      "referral_rate_per_year": 2.0, "friction_per_visit": 0.3},
+        "enrolment": {"initial_members": 0.2, "join_rate_per_visit": 0.05, "leave_rate_per_year": 0.5,
+                      "referral_rate_per_year": 2.0, "friction_per_visit": 0.3, "awareness_per_visit": 0.05,
+                      "awareness_per_year": 0.5, "join_threshold": 1.0, "dormancy_per_year": 0.5},
         "data": {"privacy_cost_per_year": {"transactions": 20.0}},
     },
     "competition": {"reward_rate": 0.01},
@@ -97,14 +100,43 @@ def scheme_totals(model: LoyaltyModel):
     return d[(d.arm == "scheme") & (d.segment == "all")]
 
 
+def total_z(per_customer_ref, total_vec) -> float:
+    """z of the reference's total of a per-customer figure against the vectorised total, whose standard
+    error is taken to be the reference's (same design and size): sqrt(2) times it."""
+    x = np.asarray(per_customer_ref, float)
+    return float((x.sum() - total_vec) / (np.sqrt(2) * x.std(ddof=1) * np.sqrt(x.size)))
+
+
+def run_vectorised(sc):
+    """LoyaltyModel run, with each customer's linked sales in the scheme arm (which its customers frame
+    does not hold), counted from the day's trips."""
+    model = LoyaltyModel(sc)
+    linked = np.zeros(sc.customers)
+
+    def count(arm, day, weekday, trips):
+        if arm == "scheme":
+            np.add.at(linked, trips.idx[trips.linked], trips.value[trips.linked])
+
+    model.trip_observers.append(count)
+    return model.run(), linked
+
+
+def final_state(model):
+    """The scheme arm's end-of-run columns the customers frame does not hold."""
+    arm = model.arms[0]
+    return SimpleNamespace(alive=arm.shop.alive.copy(), aware=arm.mem.aware.copy(), dormant=arm.mem.dormant.copy(),
+                           reference=np.where(arm.mem.member, arm.mem.reference, 0.0))
+
+
 @pytest.fixture(scope="module")
 def runs():
     sc = make(SCENARIO)
-    vec = LoyaltyModel(sc).run()
+    vec, linked = run_vectorised(sc)
     ref = ReferenceModel(sc).run()
     ref_cf = ReferenceModel(sc, with_scheme=False).run()
-    return SimpleNamespace(sc=sc, vec=vec.customers(), vec_daily=scheme_totals(vec),
-                           ref=ref.customers(), ref_daily=ref.daily(), ref_cf=ref_cf.customers(), ref_model=ref)
+    return SimpleNamespace(sc=sc, vec=vec.customers(), vec_daily=scheme_totals(vec), vec_linked=linked,
+                           vec_end=final_state(vec), ref=ref.customers(), ref_daily=ref.daily(),
+                           ref_cf=ref_cf.customers(), ref_model=ref)
 
 
 def test_mean_daily_visits_per_customer_agree(runs):
@@ -136,6 +168,38 @@ def test_members_at_the_end_agree(runs):
     z = paired_z(ref, vec)
     assert abs(z) < Z, f"members at the end: reference {ref.sum()}, vectorised {vec.sum()} (z={z:.2f})"
     assert runs.ref_daily.members.iloc[-1] == ref.sum()
+
+
+def test_awareness_dormancy_and_references_at_the_end_agree(runs):
+    """Who has heard of the scheme (among customers still here: the vectorised model's marketing reaches
+    those who have left too, to no effect), who has stopped presenting the card, and the value share of
+    spend members have come to expect."""
+    ref, end = runs.ref, runs.vec_end
+    assert 0.3 < end.aware[end.alive].mean() < 0.9 and end.dormant.sum() > 200
+    for name, a, b in (("aware", ref.aware & ref.alive, end.aware & end.alive), ("dormant", ref.dormant, end.dormant),
+                       ("reference", ref.reference.where(ref.member, 0.0), end.reference)):
+        z = paired_z(a, b)
+        assert abs(z) < Z, f"{name} at the end: reference {np.mean(a):.5f}, vectorised {np.mean(b):.5f} (z={z:.2f})"
+    assert runs.ref_daily.dormant_members.iloc[-1] == ref.dormant.sum()
+    assert not (ref.dormant & ~ref.member).any() and ref.aware[ref.member].all()
+
+
+def test_dormancy_and_value_against_the_reference_agree(runs):
+    """Members going dormant over the run, and their weekly value above and below their reference."""
+    v = runs.vec_daily
+    for name in ("went_dormant", "value_above_reference", "value_below_reference"):
+        assert v[name].sum() > 0
+        z = total_z(runs.ref[name], v[name].sum())
+        assert abs(z) < Z, f"{name}: reference {runs.ref[name].sum():.1f}, vectorised {v[name].sum():.1f} (z={z:.2f})"
+        assert np.isclose(runs.ref_daily[name].sum(), runs.ref[name].sum())
+
+
+def test_linked_sales_per_customer_agree(runs):
+    # Card presentation, by members using the card (a dormant member never presents it).
+    z = paired_z(runs.ref.linked_sales, runs.vec_linked)
+    assert abs(z) < Z, f"linked sales: reference {runs.ref.linked_sales.mean():.3f}, " \
+                       f"vectorised {runs.vec_linked.mean():.3f} (z={z:.2f})"
+    assert np.isclose(runs.vec_linked.sum(), runs.vec_daily.linked_sales.sum())
 
 
 def test_satisfaction_at_the_end_agrees(runs):
@@ -186,32 +250,47 @@ def test_visits_by_weekday_agree(runs):
 
 
 # Rules whose effect is small in SCENARIO, made large: a reward worth most of a small basket (goal
-# gradient and voucher pull), strong acceleration, a high privacy cost, many referrals, recent net
-# value weighing heavily on store choice and defection.
+# gradient and the pull of a voucher in hand), strong acceleration, a high privacy cost (members get
+# less than they expected on joining: a shortfall, weighed with strong loss aversion), a reference that
+# adapts within weeks, toward a rival's generous rewards, felt value weighing heavily on store choice
+# and defection, members often going dormant and coming back, many referrals, and joining open to
+# anyone aware whose taste and expected value are above zero.
 STRESS = copy.deepcopy(SCENARIO)
 STRESS["days"] = 90
-STRESS["behaviour"] = {"value_weight": 1.5, "defection_value_weight": 3.0}
+STRESS["behaviour"] = {"reference_weight": 1.5, "defection_value_weight": 3.0, "loss_aversion": 3.0,
+                       "rewarded_weight": 2.0, "reference_memory_days": 30}
+STRESS["competition"] = {"reward_rate": 0.03}
 STRESS["population"]["segments"][0].update(
     basket_log_mu=2.3, defection_per_year=0.3,
     motivations={"privacy_concern": {"mean": 0.6}, "outcome": {"mean": 0.9, "precision": 8}})
 STRESS["population"]["segments"][1]["basket_log_mu"] = 2.3
 STRESS["scheme"]["points"]["rewards"][0].update(points=150, face_value=12.0, perceived_ratio=1.0)
 STRESS["scheme"]["goal_gradient"] = {"acceleration": 3.0, "strength": 3.0}
-STRESS["scheme"]["enrolment"].update(referral_rate_per_year=20.0, join_rate_per_visit=0.01, initial_members=0.1)
+STRESS["scheme"]["enrolment"].update(referral_rate_per_year=20.0, join_rate_per_visit=0.05, initial_members=0.3,
+                                     join_threshold=0.0, awareness_per_year=0.8, dormancy_per_year=0.9,
+                                     reactivation_per_year=0.9)
 STRESS["scheme"]["data"]["privacy_cost_per_year"]["transactions"] = 100.0
 
 
 def test_the_rules_agree_under_stress():
     sc = make(STRESS)
     ref = ReferenceModel(sc).run().customers()
-    model = LoyaltyModel(sc).run()
-    vec, v = model.customers(), scheme_totals(model)
+    model, linked = run_vectorised(sc)
+    vec, v, end = model.customers(), scheme_totals(model), final_state(model)
+    assert end.dormant.sum() > 300 and v.went_dormant.sum() > 1000
     for name, a, b in (("visits", ref.visits, vec.visits_scheme), ("sales", ref.spend, vec.spend_scheme),
+                       ("linked sales", ref.linked_sales, linked),
                        ("members at the end", ref.member, vec.member),
                        ("ever members", ref.ever_member, vec.ever_member),
+                       ("dormant at the end", ref.dormant, end.dormant),
+                       ("aware at the end", ref.aware & ref.alive, end.aware & end.alive),
+                       ("here at the end", ref.alive, end.alive),
                        ("satisfaction at the end", ref.satisfaction, vec.satisfaction)):
         z = paired_z(a, b)
-        assert abs(z) < Z, f"{name} per customer: reference {a.mean():.4f}, vectorised {b.mean():.4f} (z={z:.2f})"
+        assert abs(z) < Z, f"{name} per customer: reference {np.mean(a):.4f}, vectorised {np.mean(b):.4f} (z={z:.2f})"
+    for name in ("went_dormant", "value_above_reference", "value_below_reference"):
+        z = total_z(ref[name], v[name].sum())
+        assert abs(z) < Z, f"{name}: reference {ref[name].sum():.1f}, vectorised {v[name].sum():.1f} (z={z:.2f})"
     r_ref, se = ratio_and_se(ref.points_redeemed, ref.points_issued)
     r_vec = v.points_redeemed.sum() / v.points_issued.sum()
     z = (r_ref - r_vec) / (np.sqrt(2) * se)

@@ -198,11 +198,13 @@ def update_satisfaction(sc: Scenario, arm: Arm, draws: DailyDraws, day: int) -> 
     """Weekly: members using the card weigh the scheme's recent value share of spend against their
     reference (a shortfall weighing loss_aversion times a gain); satisfaction follows that felt value,
     and the reference adapts toward what they got (and what rivals give). A dormant member's stays as
-    it was when they stopped using the card."""
+    it was when they stopped using the card, and an away member's as it was when they went away."""
     if day % SATISFACTION_EVERY_DAYS != SATISFACTION_EVERY_DAYS - 1:
         return
     mem, b = arm.mem, sc.behaviour
-    idx = np.flatnonzero(mem.active)
+    # A member away this week (engine.dynamics) shopped nowhere: there is nothing to judge the scheme by.
+    away = arm.pop.away
+    idx = np.flatnonzero(mem.active if away is None else mem.active & ~away)
     a = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.satisfaction_memory_days)
     r = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.reference_memory_days)
     z = np.empty(idx.size, np.float32)
@@ -231,8 +233,8 @@ def go_dormant_or_return(arm: Arm, draws: DailyDraws) -> None:
     sat = mem.satisfaction[members]
     u = draws.dormancy[members]
     dormant = mem.dormant[members]
-    stop = ~dormant & (u < -np.expm1(np.log1p(-en.dormancy_per_year) * week) * 2 * (1 - sat))
-    back = dormant & (u < -np.expm1(np.log1p(-en.reactivation_per_year) * week) * 2 * sat)
+    stop = ~dormant & (u < (1.0 - (1.0 - en.dormancy_per_year) ** week) * 2 * (1 - sat))
+    back = dormant & (u < (1.0 - (1.0 - en.reactivation_per_year) ** week) * 2 * sat)
     flip = members[stop | back]
     mem.dormant[flip] = ~mem.dormant[flip]
     mem.active[flip] = ~mem.dormant[flip]
