@@ -6,13 +6,13 @@ draw) and as the speed baseline of the benchmark. It is not part of the product:
 
 It implements a simple points scheme only: points per unit of linked spend, one voucher reward,
 automatic redemption at the threshold, optional age expiry; awareness (in store and by marketing),
-joining by expected value against a lasting taste and a threshold, card presentation, felt value against
-an adapting reference (loss aversion, rivals' rewards), satisfaction, dormancy and reactivation, leaving,
-consent withdrawal, referrals and defection. Life events, tiers, stamps, member prices, offers, paid
-membership, promotions, partner points, category multipliers, extra data sources, mid-run changes and
-customers over time (drift, seasons, lapses, arrivals, top-up visits, small baskets) are not
-implemented; :func:`reference_scenario` strips them from a scenario and :func:`check_supported` refuses
-a scenario that still has them.
+joining by expected value against a lasting taste and a threshold, card presentation, felt value
+against an adapting reference (loss aversion, rivals' rewards), satisfaction, dormancy and coming back,
+leaving, consent withdrawal (of the consent joining requires: it ends membership), referrals and
+defection. Life events, tiers, stamps, member prices, offers, paid membership, promotions, partner
+points, category multipliers, extra data sources, mid-run changes and customers over time (drift,
+seasons, lapses, arrivals, top-up visits, small baskets) are not implemented; :func:`reference_scenario`
+strips them from a scenario and :func:`check_supported` refuses a scenario that still has them.
 
 Each customer's day follows the order of ``LoyaltyModel.step()``: a need arises (more often close to a
 reward, for a member using the card), the customer chooses this retailer or the competition (binary
