@@ -102,7 +102,13 @@ def _shop(kind):
         yield Case((*args, None), _enough_shoppers)
         if first is not None:
             yield Case((*args, first), _copies_most_baskets)
+        else:  # the scheme arm: with the members' choice surplus added up by segment
+            yield Case((*args, None, np.zeros(m.population.segment.max() + 1)), _some_surplus)
         first = behaviour.shop(*copy.deepcopy(args))
+
+
+def _some_surplus(_, args):
+    assert (args["surplus"] != 0).all()
 
 
 @cases("same_day_baskets")

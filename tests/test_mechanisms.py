@@ -720,6 +720,22 @@ def test_points_count_as_value_when_earned_not_when_redeemed():
     assert recent.size > 1000 and abs(recent.mean()) < 0.25, recent.mean()
 
 
+def test_choice_surplus_counts_what_the_scheme_is_worth_in_store_choice_and_its_friction():
+    # Welfare, not transfers: the logit log-sum gain from the scheme's terms, in money.
+    def surplus(over):
+        model, _, _ = run({**NO_FEEDBACK, **ALL_MEMBERS, **over}, days=60)
+        return scheme_total(model, "choice_surplus")
+    friction = {**FREE_PRODUCT, "scheme.points.earn_per_unit": 1e-6, "scheme.enrolment.friction_per_visit": 2.0}
+    assert surplus(friction) < 0 < surplus({**FREE_PRODUCT, "scheme.points.earn_per_unit": 5.0})
+    # Members who like the store less gain less from the same terms: for most of their needs the scheme
+    # would take them somewhere they like less (the log-sum's slope is the chance of shopping here).
+    liked, _, _ = run({**NO_FEEDBACK, **ALL_MEMBERS, **FREE_PRODUCT,
+                       **two_segments({"retailer_preference": {"mean": 2.0, "sd": 0.0}},
+                                      {"retailer_preference": {"mean": -2.0, "sd": 0.0}})}, days=60)
+    d = liked.daily().query("arm == 'scheme'").groupby("segment")["choice_surplus"].sum()
+    assert d["a"] > 2 * d["b"] > 0
+
+
 # ---------------------------------------------------------------- life events
 
 def _life_event_run(kind: str, rate: float = 0.9, **segment):

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyaltysim import compare, simulate
-from loyaltysim.engine.metrics import INSIGHT_NAMES, RAW_NAMES
+from loyaltysim.engine.metrics import INSIGHT_NAMES, RAW_NAMES, UNSIGNED_NAMES
 from loyaltysim.scenario.loading import validate
 
 share = st.floats(0.0, 1.0)
@@ -130,7 +130,7 @@ def _check(result) -> None:
     raw = d[list(RAW_NAMES)].to_numpy()
     assert np.isfinite(raw).all()
     arms = d[d.arm != "difference"]
-    assert (arms[list(RAW_NAMES)].to_numpy() >= -1e-6).all()
+    assert (arms[list(UNSIGNED_NAMES)].to_numpy() >= -1e-6).all()
     s = d[d.arm == "scheme"].sort_values(["replicate", "segment", "day"])
     g = s.groupby(["replicate", "segment"])
     np.testing.assert_array_equal(

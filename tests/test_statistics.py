@@ -386,17 +386,35 @@ def test_a_verdict_without_the_whole_population_has_no_overall_state():
     assert v["state"] is None and v["tipping_day"] is None and v["balanced_from_day"] is None
 
 
+def test_the_customer_side_says_worse_off_than_the_reference_and_from_when():
+    rows = period_frame([(3, 1, 1)] * 4)
+    # Members above their reference in the first two days, below it (by more) in the last two.
+    for row, (above, below, welfare) in zip(rows, [(2, 0, 5), (1, 0, 5), (0, 3, -1), (0, 4, -2)]):
+        row.update(value_above_reference=above, value_below_reference=below, customer_welfare=welfare)
+    v = verdict(pd.DataFrame(rows), period_days=2)
+    seg = v["segments"]["all"]
+    assert [p["customer_side"] for p in seg["periods"]] == ["better off", "worse off than the reference"]
+    assert seg["customer_side"] == "worse off than the reference" and seg["below_reference_from_day"] == 2
+    assert seg["customer_welfare"] == 7 and seg["value_against_reference"] == -4
+    assert v["state"] == "balanced"  # the transfer view still decides the state
+    assert "Members get less than they have come to expect from the period starting day 2." in describe(v)
+    assert verdict(pd.DataFrame(period_frame([(3, 1, -1)] * 2)), 2)["segments"]["all"]["customer_side"] == "net negative"
+
+
 def test_the_verdict_in_words():
     tipping = verdict(pd.DataFrame(
         period_frame([(0.5, 1, 1), (3, 1, 1), (3, 1, -4)]) + period_frame([(3, 1, 1)] * 3, "young")
         + period_frame([(0, 1, -1)] * 3, "old")), period_days=1)
     assert describe(tipping) == (
         "Overall the exchange is business-extractive: business ROI 2.17, customer net value -2. "
+        "Customers are net negative (welfare, counting what switching stores to collect costs them: 0). "
         "It is first balanced in the period from day 1. It tips out of balance on day 2 (business-extractive). "
         "By segment: young: balanced; old: lose-lose.")
     steady = verdict(pd.DataFrame(period_frame([(3, 1, 1500)] * 2)), period_days=7)
     assert describe(steady) == ("Overall the exchange is balanced: business ROI 3.00, customer net value 3,000. "
-                                "Once balanced, it does not tip during the run.")
+                                "Customers are better off (welfare, counting what switching stores to collect "
+                                "costs them: 0). Once balanced, it does not tip during the run.")
     never = verdict(pd.DataFrame(period_frame([(1, 0, -1)] * 2)), period_days=14)
     assert describe(never) == ("Overall the exchange is lose-lose: business ROI n/a, customer net value -2. "
-                               "No 14-day period is balanced.")
+                               "Customers are net negative (welfare, counting what switching stores to collect "
+                               "costs them: 0). No 14-day period is balanced.")

@@ -137,8 +137,11 @@ class SchemeArm(CounterfactualArm):
                     drawn: Trips | None) -> Trips:
         if self.utility_stale:
             self._sum_utility_terms()
-        return behaviour.shop(sc, self.pop, self.shop, self.mem, self.rules, draws, day, weekday, habit_alpha,
-                              self.trip_buffers, drawn)
+        surplus = np.zeros(self.ledger.n_segments)
+        trips = behaviour.shop(sc, self.pop, self.shop, self.mem, self.rules, draws, day, weekday, habit_alpha,
+                               self.trip_buffers, drawn, surplus)
+        self.ledger.add_by_segment("choice_surplus", surplus)
+        return trips
 
     def _sum_utility_terms(self) -> None:
         terms = [m.utility for m in self.mechanics if m.utility is not None]

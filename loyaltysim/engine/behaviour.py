@@ -70,7 +70,7 @@ class CardTrips:
 
 def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
          draws: DailyDraws, day: int, weekday: int, habit_alpha: np.ndarray,
-         buffers: TripBuffers | None = None, drawn: Trips | None = None) -> Trips:
+         buffers: TripBuffers | None = None, drawn: Trips | None = None, surplus: np.ndarray | None = None) -> Trips:
     """Today's needs, store choices and baskets for one arm: :func:`needs`, :func:`choose_store` and
     :func:`draw_baskets` in one compiled pass over the customers (same rules, same draws).
 
@@ -78,7 +78,8 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
     arm, made with the same draws: a customer's basket depends only on them and the draws, so those
     customers' baskets are copied from it rather than drawn again. The trips' ``member`` is filled in,
     and ``linked`` and ``discount`` start at none. The trips are views of ``buffers`` (new ones if not
-    given), so they last until the same buffers shop again.
+    given), so they last until the same buffers shop again. ``surplus`` (per segment), if given, gets
+    members' choice surplus from the scheme added (:func:`choice_surplus`).
     """
     buf = buffers if buffers is not None else TripBuffers(pop.n, pop.categories.shape[1])
     idx, value, split, own, band = buf.idx, buf.value, buf.split, buf.own, buf.band
@@ -102,8 +103,8 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
                      shop_state.alive, shop_state.habit, habit_alpha, shop_state.needs,
                      pop.need_by_weekday[weekday], pop.preference, pop.outcome, pop.reward_seeking, pop.belonging,
                      pop.experience, pop.time_poor, pop.mean_basket, pop.basket_mu, pop.basket_sd,
-                     pop.small_share, pop.small_shift, pop.categories, pop.own_label, pop.hours, *m, *r, *same,
-                     idx, value, split, own, band)
+                     pop.small_share, pop.small_shift, pop.categories, pop.own_label, pop.hours, *m, *r,
+                     pop.segment, _NO_SURPLUS if surplus is None else surplus, *same, idx, value, split, own, band)
     trips = _trips(mem, idx[:k], value[:k], split[:k], own[:k], band[:k])  # value holds the log values
     trips.baskets = baskets_per_trip(pop, draws, trips.idx)
     return trips
@@ -111,10 +112,11 @@ def shop(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberSta
 
 def shop_numpy(sc: Scenario, pop: Population, shop_state: ShopperState, mem: MemberState | None, rules: Rules | None,
                draws: DailyDraws, day: int, weekday: int, habit_alpha: np.ndarray,
-               buffers: TripBuffers | None = None, drawn: Trips | None = None) -> Trips:
+               buffers: TripBuffers | None = None, drawn: Trips | None = None, surplus: np.ndarray | None = None) -> Trips:
     """:func:`shop` in numpy: :func:`needs`, :func:`choose_store` and :func:`draw_baskets` in turn.
     ``habit_alpha``, ``buffers`` and ``drawn`` change how the compiled pass works, not what it gives: unread."""
-    idx = choose_store(sc, pop, shop_state, mem, rules, draws, needs(pop, shop_state, mem, rules, draws, weekday), day)
+    idx = choose_store(sc, pop, shop_state, mem, rules, draws, needs(pop, shop_state, mem, rules, draws, weekday), day,
+                       surplus)
     trips = _trips(mem, idx, *draw_baskets(pop, draws, idx))
     trips.baskets = baskets_per_trip(pop, draws, idx)
     return trips
@@ -147,6 +149,8 @@ def baskets_per_trip(pop: Population, draws: DailyDraws, idx: np.ndarray) -> np.
 
 
 _NO_CURVE = (np.zeros(0, np.float32), np.zeros(1, np.int64))
+_NO_SURPLUS = np.zeros(0)
+"""No choice surplus to add up (the arm without a scheme, or a caller that does not ask)."""
 """A :func:`progress_curve` with no entries, for the arm without a scheme (which never looks one up)."""
 
 MAX_CURVE_ENTRIES = 1 << 20
@@ -234,6 +238,7 @@ def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
         c[K.C_COMP_REWARD_RATE], c[K.C_PRICE_WEIGHT] = sc.competition.reward_rate, b.price_weight
         c[K.C_REWARD_WEIGHT], c[K.C_REFERENCE_WEIGHT] = b.reward_weight, b.reference_weight
         c[K.C_REWARDED_WEIGHT] = b.rewarded_weight
+        c[K.C_WELFARE_OUTCOME_FLOOR] = b.welfare_outcome_floor
         c[K.C_FRICTION_WEIGHT] = b.friction_weight
         c[K.C_STATUS_WEIGHT] = b.status_weight
     if rules is None:
@@ -353,8 +358,10 @@ def needs(pop: Population, shop: ShopperState, mem: MemberState | None, rules: R
 
 
 def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberState | None,
-                 rules: Rules | None, draws: DailyDraws, idx: np.ndarray, day: int) -> np.ndarray:
-    """Of the customers with a need, those who shop here rather than at the competition."""
+                 rules: Rules | None, draws: DailyDraws, idx: np.ndarray, day: int,
+                 surplus: np.ndarray | None = None) -> np.ndarray:
+    """Of the customers with a need, those who shop here rather than at the competition; members' choice
+    surplus from the scheme added to ``surplus`` by segment if given (:func:`choice_surplus`)."""
     b, comp = sc.behaviour, sc.competition
     u = (pop.preference[idx] + b.habit_weight * shop.habit[idx]
          - b.price_weight * pop.outcome[idx] * comp.price_advantage
@@ -380,13 +387,30 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
         add -= b.friction_weight * friction_share(pop, mem, rules, sub)
         if mem.extra_utility.size:
             add += mem.extra_utility[sub]
-        u[m] += add
+        if surplus is not None and surplus.size:
+            np.add.at(surplus, pop.segment[sub], choice_surplus(sc, pop, sub, u[m], add))
+        u[m] = (u[m].astype(np.float64) + add).astype(np.float32)
     here = draws.choice[idx] < sigmoid(u)
     shop.needs[idx] += 1
     # Habit: an exponential memory of where needs went, with time constant habit_memory_days.
     alpha = 1.0 - np.exp(-1.0 / np.maximum(b.habit_memory_days * pop.need_rate[idx], 1.0))
     shop.habit[idx] += (alpha * (here - shop.habit[idx])).astype(np.float32)
     return idx[here]
+
+
+def choice_surplus(sc: Scenario, pop: Population, idx: np.ndarray, base: np.ndarray, add: np.ndarray) -> np.ndarray:
+    """What the scheme's terms in store choice are worth to members ``idx`` on today's shopping need, in
+    money: the logit log-sum (expected maximum utility of here against elsewhere) with the scheme's terms
+    ``add`` on top of their utility ``base`` less the log-sum without them, over the member's utility of
+    a unit of money (price_weight x outcome motivation, at least welfare_outcome_floor, per unit of their
+    usual basket). Unlike the rewards paid, it counts what members give up when they shop at a store they
+    like less in order to collect (Train, Discrete Choice Methods, 2009, ch. 3.5: consumer surplus in
+    logit models)."""
+    b = sc.behaviour
+    full = (base.astype(np.float64) + add).astype(np.float32).astype(np.float64)
+    gain = np.logaddexp(0.0, full) - np.logaddexp(0.0, base.astype(np.float64))
+    per_money = b.price_weight * np.maximum(pop.outcome[idx], np.float32(b.welfare_outcome_floor)).astype(np.float64)
+    return gain / (per_money / pop.mean_basket[idx].astype(np.float64))
 
 
 def draw_baskets(pop: Population, draws: DailyDraws, idx: np.ndarray) -> tuple[np.ndarray, ...]:

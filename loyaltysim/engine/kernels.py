@@ -48,7 +48,7 @@ U_HI = F32(1 - 1e-7)
  C_FRICTION_PER_VISIT, C_APP_RELIEF, C_APP_BIT, C_REFERENCE_WEIGHT, C_PRICE_WEIGHT,
  C_REWARD_WEIGHT, C_FRICTION_WEIGHT, C_GG_STRENGTH, C_GG_ACCELERATION, C_GG_CURVATURE, C_HABIT_WEIGHT,
  C_PRICE_ADVANTAGE, C_COMP_REWARD_RATE, C_CARD_SKIP_SCALE, C_MP_SKIP_KEPT, C_OFFER_BASKET_SHARE,
- C_REWARDED_WEIGHT, N_CONSTANTS) = range(36)
+ C_REWARDED_WEIGHT, C_WELFARE_OUTCOME_FLOOR, N_CONSTANTS) = range(37)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -375,6 +375,40 @@ def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belo
             add[t] += extra[needers[t]]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _softplus(x):
+    """log(1 + exp(x)), float64, without overflow: the logit log-sum of one option against an outside one."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _base_utility(c, preference, habit, outcome, reward_seeking):
+    """A customer's utility of shopping here without the scheme (float32, as the choice computes it)."""
+    return (preference + F32(c[C_HABIT_WEIGHT]) * habit
+            - F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_PRICE_ADVANTAGE])
+            - F32(c[C_REWARD_WEIGHT]) * reward_seeking * F32(c[C_COMP_REWARD_RATE]))
+
+
+@njit(cache=True, error_model="numpy")
+def _choice_surplus(c, member_pos, needers, preference, habit, outcome, reward_seeking, mean_basket, segment, add,
+                    surplus):
+    """Each member needer's gain in choice surplus from the scheme's terms today (behaviour.choice_surplus),
+    in money, added to ``surplus`` by segment in customer order: the logit log-sum with what the scheme
+    adds to their utility of shopping here less the log-sum without it (the same habit), over the
+    member's utility per unit of money (price_weight x outcome, at least the floor, per unit of their
+    usual basket). Shopping somewhere liked less to collect rewards costs the member this way, which a
+    sum of rewards does not show."""
+    floor = F32(c[C_WELFARE_OUTCOME_FLOOR])
+    for s in range(member_pos.size):
+        t = member_pos[s]
+        i = needers[t]
+        base = _base_utility(c, preference[i], habit[i], outcome[i], reward_seeking[i])
+        full = F32(np.float64(base) + add[t])
+        gain = _softplus(np.float64(full)) - _softplus(np.float64(base))
+        per_money = c[C_PRICE_WEIGHT] * np.float64(max(outcome[i], floor)) / np.float64(mean_basket[i])
+        surplus[segment[i]] += gain / per_money
+
+
 @njit(cache=True, error_model="numpy")
 def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits,
                 hour_bits, alive, habit, habit_alpha, needs,
@@ -382,7 +416,7 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
          mean_basket, basket_mu, basket_sd, small_share, small_shift, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first, extra,
-         drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
+         segment, surplus, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for customers ``lo:hi`` (behaviour.needs, choose_store,
     draw_baskets), in customer order. ``need_today`` is each customer's chance of a need today (before
@@ -394,7 +428,8 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
     there gets a copy instead of a second draw of the same basket.
 
     Writes the shoppers into the ``out_*`` buffers from position k (the log of the basket value, to be
-    exponentiated by numpy) and returns the next free position.
+    exponentiated by numpy) and returns the next free position. Adds the members' choice surplus from the
+    scheme into ``surplus`` by segment (:func:`_choice_surplus`) unless it is empty.
     """
     accelerate = scheme and c[C_GG_ACCELERATION] > 0
     bound = (1.0 + c[C_GG_ACCELERATION]) * (1.0 + 1e-5)  # with room for float32 rounding
@@ -461,6 +496,9 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
                           experience, time_poor, mean_basket, categories, goal, points, stamps, tier, recent,
                           vouchers, offer_until, acc_what, consent, reward_points, reward_perceived, tier_mult,
                           tier_status_share, cat_mult, curve, curve_first, extra, add)
+        if surplus.size:
+            _choice_surplus(c, member_pos[:n_members], needers, preference, habit, outcome, reward_seeking,
+                            mean_basket, segment, add, surplus)
     n_here = 0
     for t in range(n_need):
         i = needers[t]
@@ -543,7 +581,7 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
          mean_basket, basket_mu, basket_sd, small_share, small_shift, categories, own_label, hours,
          member, goal, points, stamps, tier, recent, vouchers, offer_until, acc_what, consent,
          reward_points, reward_perceived, tier_mult, tier_status_share, cat_mult, curve, curve_first, extra,
-         drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
+         segment, surplus, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
          out_idx, out_logvalue, out_split, out_own, out_band):
     """One arm's needs, store choices and baskets for every customer (see :func:`_shop_range`);
     ``member`` is empty for the arm without a scheme. Returns the number of shoppers. Its numpy statement
@@ -554,7 +592,8 @@ def shop(day, c, need_bits, choice_bits, value_bits, category_bits, brand_bits, 
                        mean_basket, basket_mu, basket_sd, small_share, small_shift, categories, own_label, hours,
                        member, goal, points, stamps, tier, recent, vouchers, offer_until,
                        acc_what, consent, reward_points, reward_perceived, tier_mult, tier_status_share,
-                       cat_mult, curve, curve_first, extra, drawn_idx, drawn_logvalue, drawn_split, drawn_own, drawn_band,
+                       cat_mult, curve, curve_first, extra, segment, surplus, drawn_idx, drawn_logvalue, drawn_split,
+                       drawn_own, drawn_band,
                        out_idx, out_logvalue, out_split, out_own, out_band)
 
 

@@ -26,6 +26,7 @@ class Metric:
     numerator: str | None = None
     denominator: str | None = None
     scheme_only: bool = False  # zero by construction in the counterfactual arm
+    signed: bool = False       # may be below zero in an arm (every other raw metric is a count or amount)
 
 
 _M = Metric
@@ -61,6 +62,7 @@ RAW: tuple[Metric, ...] = (
     _M("fees_paid", "money", "flow", "Membership fees paid.", scheme_only=True),
     _M("effort_cost", "money", "flow", "Time and effort: presenting the card, manual redemption, joining.", scheme_only=True),
     _M("privacy_cost", "money", "flow", "Privacy cost of data shared, felt by privacy concern.", scheme_only=True),
+    _M("choice_surplus", "money", "flow", "What the scheme's terms in store choice are worth to members, in money: the logit log-sum with them less without them, on each shopping need (it counts shopping somewhere liked less to collect as a cost; below zero where the scheme's friction outweighs what it offers).", scheme_only=True, signed=True),
     # Membership and points.
     _M("members", "customers", "stock", "Scheme members.", scheme_only=True),
     _M("joins", "customers", "flow", "Customers joining the scheme.", scheme_only=True),
@@ -97,6 +99,7 @@ DERIVED: tuple[Metric, ...] = (
     _M("customer_value", "money", "flow", "What customers perceive they get."),
     _M("customer_cost", "money", "flow", "What customers give up: fees, effort, privacy."),
     _M("customer_net_value", "money", "flow", "Customer value less customer cost."),
+    _M("customer_welfare", "money", "flow", "Customers' gain in welfare (the choice-surplus view): choice surplus plus membership convenience, less fees and privacy cost (card friction is inside the choice surplus)."),
     _M("insight_index", "index", "stock", "Mean of the eight insight dimensions."),
     _M("business_roi", "ratio", "ratio", "Incremental business return per unit of programme cost (difference arm).",
        numerator="business_return", denominator="programme_cost"),
@@ -109,6 +112,8 @@ DERIVED: tuple[Metric, ...] = (
 
 REGISTRY: dict[str, Metric] = {m.name: m for m in RAW + DERIVED}
 RAW_NAMES: tuple[str, ...] = tuple(m.name for m in RAW)
+UNSIGNED_NAMES: tuple[str, ...] = tuple(m.name for m in RAW if not m.signed)
+"""Raw metrics that are never below zero in an arm."""
 INDEX: dict[str, int] = {name: i for i, name in enumerate(RAW_NAMES)}
 INSIGHT_NAMES: tuple[str, ...] = tuple(f"insight_{d}" for d in INSIGHT_DIMENSIONS)
 
@@ -135,6 +140,7 @@ def add_derived(frame) -> None:
                            + f["status_value"] + f["convenience_value"])
     f["customer_cost"] = f["fees_paid"] + f["effort_cost"] + f["privacy_cost"]
     f["customer_net_value"] = f["customer_value"] - f["customer_cost"]
+    f["customer_welfare"] = f["choice_surplus"] + f["convenience_value"] - f["fees_paid"] - f["privacy_cost"]
     f["insight_index"] = sum(f[c] for c in INSIGHT_NAMES) / len(INSIGHT_NAMES)
     for m in DERIVED:
         if m.kind == "ratio":

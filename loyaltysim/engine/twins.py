@@ -67,8 +67,13 @@ def _top_categories_numpy(sc, pop, arm, priors, idx: np.ndarray, day: int) -> np
     return np.argmax(insight.Estimator(sc, pop, arm, idx, day).mix(priors.mix), axis=1).astype(np.int8)
 
 
+SURPLUS_RTOL = 1e-9
+"""How close the day's choice surplus summed in numpy comes to the kernel's: the C library's exp and log1p
+and numpy's logaddexp agree to within a few units in the last place, not to the bit."""
+
 _PAIRS = (
-    Twin(behaviour.shop, behaviour.shop_numpy, ("shop",), reference="Customer.step, .choose and .shop"),
+    Twin(behaviour.shop, behaviour.shop_numpy, ("shop",), close={"surplus": SURPLUS_RTOL},
+         reference="Customer.step, .choose and .shop"),
     _twin(kernels.progress_curve, reference="Customer.pull"),
     _twin(kernels.refresh_recent_values, close={"recent": TANH_RTOL}, reference="Customer.recent_value"),
     _twin(kernels.update_value_averages, close={"recent": TANH_RTOL}, reference="Customer.update"),
@@ -114,6 +119,9 @@ WITHOUT_TWIN: dict[str, str] = {
     "_pull": _STEP_OF_SHOP,
     "_curved": _STEP_OF_SHOP,
     "_member_utility": _STEP_OF_SHOP,
+    "_choice_surplus": _STEP_OF_SHOP + " (behaviour.choice_surplus states it)",
+    "_base_utility": _STEP_OF_SHOP,
+    "_softplus": _STEP_OF_SHOP + " (numpy's logaddexp states it)",
     "_member_utilities": _STEP_OF_SHOP,
     "_shop_range": _STEP_OF_SHOP,
     "_reward_rate": "a step of expected_values and shop, compared through their twins",

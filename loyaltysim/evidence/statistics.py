@@ -58,16 +58,17 @@ def incremental_sales(rep: Replicate) -> float:
 
 
 def self_selection(rep: Replicate) -> float:
-    """Naive gap over causal effect: (members' mean spend - non-members' mean spend, scheme arm, among
-    shoppers) / members' mean of (spend in the scheme arm - spend in the counterfactual). Members are
-    those who are members at the end of the run."""
+    """Naive gap over causal effect, in share of wallet as the study measured it: (members' mean share of
+    wallet - non-members', scheme arm, among shoppers) / members' mean of (share of wallet in the scheme
+    arm - in the counterfactual). Share of wallet is the share of a customer's shopping trips brought
+    here; members are those who are members at the end of the run."""
     c = _shoppers(rep)
     m = c["member"].to_numpy(bool)
     if not m.any() or m.all():
         return np.nan
-    spend = c["spend_scheme"].to_numpy()
-    naive = spend[m].mean() - spend[~m].mean()
-    causal = (spend[m] - c["spend_counterfactual"].to_numpy()[m]).mean()
+    sow = c["trip_share_scheme"].to_numpy()
+    naive = sow[m].mean() - sow[~m].mean()
+    causal = (sow[m] - c["trip_share_counterfactual"].to_numpy()[m]).mean()
     return ratio(naive, causal)
 
 

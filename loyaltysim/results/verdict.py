@@ -30,14 +30,39 @@ def _roi(business_return: float, programme_cost: float) -> float:
     return business_return / programme_cost if programme_cost > MIN_COST else np.nan
 
 
+def customer_side(customer_net: float, against_reference: float) -> str:
+    """How customers fare: "net negative" when what they give up outweighs what they get, else "worse
+    off than the reference" when members get less than they have come to expect, else "better off"."""
+    if customer_net < 0:
+        return "net negative"
+    if against_reference < 0:
+        return "worse off than the reference"
+    return "better off"
+
+
+def _customer(row) -> dict:
+    """A period's (or the run's) customer side: the transfer view, the welfare view, the reference."""
+    against = float(row["value_above_reference"] - row["value_below_reference"])
+    return {"customer_net_value": float(row["customer_net_value"]),
+            "customer_welfare": float(row["customer_welfare"]),
+            "value_against_reference": against,
+            "customer_side": customer_side(row["customer_net_value"], against)}
+
+
 def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -> dict:
     """Judge the exchange from the difference arm of a daily frame (mean over replicates).
 
     Returns, overall and per segment: the state of the whole run, the state of each period, and the
-    first day on which the state changes (the day it tips), or None when it never does.
+    first day on which the state changes (the day it tips), or None when it never does. The state's
+    customer side is the transfer view (customer net value); beside it each period and the run give
+    the welfare view (customer welfare: choice surplus) and members' value against their reference,
+    and the customer side in words (:func:`customer_side`), with the first day members are worse off
+    than their reference.
     """
     diff = daily[daily["arm"] == "difference"]
-    flows = ["business_return", "programme_cost", "customer_net_value"]
+    flows = ["business_return", "programme_cost", "customer_net_value", "customer_welfare",
+             "value_above_reference", "value_below_reference"]
+    diff = diff.reindex(columns=[*diff.columns, *[f for f in flows if f not in diff.columns]], fill_value=0.0)
     mean = diff.groupby(["segment", "day"], sort=False)[flows].mean().reset_index()
     out = {"period_days": period_days, "roi_threshold": roi_threshold, "segments": {}}
     for segment, g in mean.groupby("segment", sort=False):
@@ -48,8 +73,7 @@ def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -
         for p, row in sums.iterrows():
             roi = _roi(row["business_return"], row["programme_cost"])
             periods.append({
-                "start_day": int(p * period_days), "business_roi": _num(roi),
-                "customer_net_value": float(row["customer_net_value"]),
+                "start_day": int(p * period_days), "business_roi": _num(roi), **_customer(row),
                 "state": balance_state(roi, row["customer_net_value"], roi_threshold),
             })
         tot = sums.sum()
@@ -61,7 +85,9 @@ def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -
                      if q["state"] != "balanced" and "balanced" in states[:i]), None)
         out["segments"][segment] = {
             "state": balance_state(roi, tot["customer_net_value"], roi_threshold),
-            "business_roi": _num(roi), "customer_net_value": float(tot["customer_net_value"]),
+            "business_roi": _num(roi), **_customer(tot),
+            "below_reference_from_day": next((q["start_day"] for q in periods
+                                              if q["value_against_reference"] < 0), None),
             "balanced_from_day": balanced_from, "tipping_day": tips,
             "tips_to": next((q["state"] for q in periods if q["start_day"] == tips), None),
             "periods": periods,
@@ -83,6 +109,12 @@ def describe(v: dict) -> str:
     roi = "n/a" if seg["business_roi"] is None else f"{seg['business_roi']:.2f}"
     words = (f"Overall the exchange is {v['state']}: business ROI {roi}, "
              f"customer net value {seg['customer_net_value']:,.0f}.")
+    if "customer_side" in seg:
+        words += (f" Customers are {seg['customer_side']} (welfare, counting what switching stores to collect "
+                  f"costs them: {seg['customer_welfare']:,.0f}).")
+        if seg["below_reference_from_day"] is not None:
+            words += (f" Members get less than they have come to expect from the period starting day "
+                      f"{seg['below_reference_from_day']}.")
     if seg["balanced_from_day"] is None:
         words += f" No {v['period_days']}-day period is balanced."
     elif seg["balanced_from_day"] > 0:

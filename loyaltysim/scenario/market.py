@@ -86,6 +86,7 @@ class Behaviour(Strict):
     reference_memory_days: float = Field(180.0, gt=0, description="Time constant of a member's reference: the value share of spend they have come to expect adapts to what the scheme has given them, this slowly. Assumption (reference prices adapt over months: Kalyanaram and Winer, 1995).")
     loss_aversion: float = Field(1.955, ge=1, description="How much more a shortfall below the reference weighs than an equal gain above it. Source: Brown, Imai, Vieider and Camerer (2024), meta-analysis of 607 estimates, 1.955 [1.820, 2.102].")
     reference_scale: float = Field(0.005, gt=0, description="Gap between recent value and the reference, as a share of spend, that moves felt value by tanh(1) (and the satisfaction logit by 2). Assumption.")
+    welfare_outcome_floor: float = Field(0.1, gt=0, le=1, description="Least outcome motivation counted in a customer's utility of money when choice surplus is turned into money (customer welfare): without it, a customer who cares nothing for price would value any utility as unlimited money. Assumption.")
     rival_reference_weight: float = Field(0.5, ge=0, le=1, description="Weight of what the competition gives (competition.reward_rate) in the value a member's reference adapts toward. Assumption.")
     lapse_days: int = Field(60, ge=1, le=MAX_DAYS, description="A customer with no visit for this long is lapsed.")
 
