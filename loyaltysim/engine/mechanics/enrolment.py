@@ -147,13 +147,19 @@ def enrol(sc: Scenario, pop: Population, arm: Arm, idx: np.ndarray, day: int) ->
     """Make ``idx`` members: the shared columns here, then each mechanic's own (consent, goal, fee...).
 
     A new member's reference is the value share of spend they expected on joining (the expected yearly
-    net value over expected spend, on the visits they would present the card), and their recent value
-    and spend start there: the scheme then disappoints or pleases them only by what it actually gives."""
+    net value over expected spend, what comes with the card on the visits they would present it), and
+    their recent value and spend start there: the scheme then disappoints or pleases them only by what
+    it actually gives."""
     if idx.size == 0:  # most days of a small population
         return
-    mem = arm.mem
+    mem, s = arm.mem, arm.rules.scheme
     spend_day = pop.need_rate[idx] * pop.mean_basket[idx] * arm.shop.habit[idx]
-    expected = expected_value_compiled(sc, pop, arm, idx) * arm.rules.scheme.enrolment.card_presentation
+    # What comes with presenting the card is expected on the visits it is presented; fees and the
+    # privacy of required data come whatever.
+    fixed = pop.privacy[idx] * (bits(arm.rules.required_mask) @ arm.rules.privacy_per_day) * 365
+    if s.membership is not None:
+        fixed = fixed + s.membership.fee * 365 / s.membership.period_days
+    expected = (expected_value_compiled(sc, pop, arm, idx) + fixed) * s.enrolment.card_presentation - fixed
     share = expected / np.maximum(365.0 * spend_day, 1e-9)
     mem.member[idx] = True
     mem.active[idx] = True
