@@ -251,3 +251,50 @@ def test_the_summary_flags_a_figure_outside_its_band_and_an_undefined_one():
     assert not t.loc["incremental_sales", "in_band"] and t.loc["goal_gradient", "in_band"]
     assert pd.isna(t.loc["self_selection", "in_band"]) and math.isnan(t.loc["self_selection", "model"])
     assert t.loc["incremental_sales", "band_proposed"] and t.loc["goal_gradient", "published"] == 0.80
+
+
+# ---------------------------------------------------------------- the behavioural fit and the channels
+
+def test_the_fit_says_which_target_it_missed_and_by_how_much_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from loyaltysim.evidence import fit as F
+    share, _, high = F.target_of("member_sales_share")
+    assert share == pytest.approx(0.85) and high == 0.9  # a published lower bound: the band's middle
+    assert F.target_of("self_selection")[0] == 7.0 and F.target_of("incremental_sales")[0] == pytest.approx(0.0174)
+    inside = F.Trial({}, np.array([0.85, 7.0, 0.0174]), np.zeros((1, 3)))
+    assert F.misses(inside) == []
+    outside = F.Trial({}, np.array([0.70, 7.0, 0.05]), np.zeros((1, 3)))
+    missed = F.misses(outside)
+    assert len(missed) == 2 and "member_sales_share: 0.7 is 0.1 below its band 0.8 to 0.9" in missed[0]
+    assert "incremental_sales: 0.05 is 0.02 above its band" in missed[1]
+    # The command: a miss is said on one line and nothing is written.
+    target = tmp_path / "fitted.py"
+    monkeypatch.setattr(F, "FITTED_FILE", target)
+    monkeypatch.setattr(F, "fit", lambda *a, **k: ({p.path: 1.0 for p in F.PARAMETERS}, outside))
+    assert F.main(["--write"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("not written: a target is out of reach: member_sales_share")
+    assert not target.exists()
+    monkeypatch.setattr(F, "fit", lambda *a, **k: ({p.path: 1.0 for p in F.PARAMETERS}, inside))
+    assert F.main(["--write"]) == 0
+    written = {}
+    exec(target.read_text(), written)
+    assert written["FITTED"] == {p.path: 1.0 for p in F.PARAMETERS}
+    assert F.main(["--customers", "10"]) == 2
+
+
+def test_the_schema_defaults_are_the_fitted_weights():
+    from loyaltysim.scenario.fitted import FITTED
+    sc = load_scenario(resolve("supermarket_points"))
+    assert sc.behaviour.reward_weight == FITTED["behaviour.reward_weight"]
+    assert sc.scheme.enrolment.card_presentation == FITTED["scheme.enrolment.card_presentation"]
+    assert sc.scheme.enrolment.value_sensitivity == FITTED["scheme.enrolment.value_sensitivity"]
+
+
+def test_switching_every_channel_off_leaves_little_of_the_uplift():
+    from loyaltysim.evidence.channels import CHANNELS, decompose
+    out = decompose("supermarket_points", customers=3000, replications=1, workers=1)
+    assert set(out) == {"as it is", *CHANNELS, "all channels off"}
+    # Same draws: each channel off takes some uplift away, all of them together most of it.
+    assert out["as it is"] > 0.005
+    assert all(v < out["as it is"] for k, v in out.items() if k not in ("as it is", "defection by felt value (defection_value_weight)"))
+    assert abs(out["all channels off"]) < out["as it is"] / 2

@@ -33,14 +33,22 @@ def ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den != 0 and np.isfinite(den) else np.nan
 
 
-def _scheme_totals(rep: Replicate) -> pd.Series:
-    d = rep.daily
-    return d[(d["arm"] == "scheme") & (d["segment"] == "all")].sum(numeric_only=True)
+MATURE_DAYS = 91
+"""Published figures of a running programme (members' share of sales, its cost, its incremental sales)
+are compared with the last quarter of the run: a scheme launched on day 0 is still recruiting before."""
 
 
-def _arm_totals(rep: Replicate, arm: str) -> pd.Series:
+def _arm_totals(rep: Replicate, arm: str, mature: bool = False) -> pd.Series:
+    """An arm's daily metrics summed over the run, or over its last quarter (``mature``)."""
     d = rep.daily
-    return d[(d["arm"] == arm) & (d["segment"] == "all")].sum(numeric_only=True)
+    d = d[(d["arm"] == arm) & (d["segment"] == "all")]
+    if mature:
+        d = d[d["day"] > d["day"].max() - MATURE_DAYS]
+    return d.sum(numeric_only=True)
+
+
+def _scheme_totals(rep: Replicate, mature: bool = False) -> pd.Series:
+    return _arm_totals(rep, "scheme", mature)
 
 
 def _shoppers(rep: Replicate) -> pd.DataFrame:
@@ -52,9 +60,9 @@ def _shoppers(rep: Replicate) -> pd.DataFrame:
 # ---------------------------------------------------------------- sales and self-selection
 
 def incremental_sales(rep: Replicate) -> float:
-    """(Scheme-arm sales - counterfactual sales) / counterfactual sales, over the run."""
-    cf = _arm_totals(rep, "counterfactual")["sales"]
-    return ratio(_arm_totals(rep, "scheme")["sales"] - cf, cf)
+    """(Scheme-arm sales - counterfactual sales) / counterfactual sales, over the run's last quarter."""
+    cf = _arm_totals(rep, "counterfactual", mature=True)["sales"]
+    return ratio(_arm_totals(rep, "scheme", mature=True)["sales"] - cf, cf)
 
 
 def self_selection(rep: Replicate) -> float:
@@ -73,15 +81,15 @@ def self_selection(rep: Replicate) -> float:
 
 
 def member_sales_share(rep: Replicate) -> float:
-    """Card-presented (linked) sales / all sales, scheme arm."""
-    t = _scheme_totals(rep)
+    """Card-presented (linked) sales / all sales, scheme arm, over the run's last quarter."""
+    t = _scheme_totals(rep, mature=True)
     return ratio(t["linked_sales"], t["sales"])
 
 
 def programme_cost_share(rep: Replicate) -> float:
     """(Rewards at cost + operating cost) / sales, scheme arm (discounts from offers and member prices are
-    left out: the published figure is what a points currency costs)."""
-    t = _scheme_totals(rep)
+    left out: the published figure is what a points currency costs), over the run's last quarter."""
+    t = _scheme_totals(rep, mature=True)
     return ratio(t["reward_cost"] + t["operating_cost"], t["sales"])
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from loyaltysim.scenario.base import CATEGORIES, DATA_SOURCES, MAX_DAYS, Strict, retired
+from loyaltysim.scenario.fitted import FITTED
 
 
 class Reward(Strict):
@@ -217,8 +218,8 @@ class Enrolment(Strict):
     join_rate_per_visit: float = Field(0.2, ge=0, le=1, description="Chance per visit that an aware shopper for whom joining is worth it signs up (inertia: how long it takes to act on a decision made). Assumption.")
     join_threshold: float = Field(3.0, ge=0, description="Logit units by which joining must beat not joining: the effort of signing up and of carrying a card, against each customer's lasting taste for schemes (a standard logistic draw). A customer joins when value_sensitivity x expected yearly net value / value_scale + taste exceeds this, so a scheme worth nothing recruits sigmoid(-join_threshold) of those aware (4.7% at 3). Assumption, checked by loyaltysim evidence (no_value_recruits, member_sales_share).")
     initial_members: float = Field(0.0, ge=0, le=1, description="Share of customers who are members (and aware) on day 0, whatever the scheme is worth to them.")
-    value_sensitivity: float = Field(1.0, ge=0, description="Logit units of joining per value_scale of expected yearly net value. Assumption, checked by loyaltysim evidence (member_sales_share, self_selection).")
-    card_presentation: float = Field(0.85, ge=0, le=1, description="Chance a member presents the card on a visit with no friction. Assumption; members make 80-90% of sales (Woolf, 2014).")
+    value_sensitivity: float = Field(FITTED["scheme.enrolment.value_sensitivity"], ge=0, description="Logit units of joining per value_scale of expected yearly net value. Fitted by python -m loyaltysim.evidence.fit to the naive member vs non-member gap in share of wallet being seven times the causal effect (Leenheer, van Heerde, Bijmolt and Smidts 2007; band 4-12).")
+    card_presentation: float = Field(FITTED["scheme.enrolment.card_presentation"], ge=0, le=1, description="Chance a member using the card presents it on a visit with no friction. Fitted by python -m loyaltysim.evidence.fit to members' share of sales of the 1% supermarket card: at least 80% of sales on the card in a good grocery programme (Woolf 2002; target 85%, band 80-90%).")
     friction_per_visit: float = Field(0.05, ge=0, description="Time cost of presenting the card per visit to a fully time-poor member, in money. Assumption.")
     card_skip_friction_share: float = Field(0.05, gt=0, description="Card friction, as a share of the basket, at which a time-poor member skips the card on half the visits they would otherwise present it (less friction, proportionally fewer). Assumption.")
     leave_rate_per_year: float = Field(0.3, ge=0, le=1, description="Yearly chance a dissatisfied (satisfaction 0) member leaves the scheme; at neutral satisfaction (the scheme gives what they expect) half of it. Assumption.")
