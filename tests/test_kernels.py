@@ -158,7 +158,7 @@ def _update_value_averages(_):
         """enrolment.update_satisfaction runs the kernel: its averages, the recent values
         refresh_recent_values gives for them, satisfaction the sigmoid of z; and the next week starts."""
         reference = arm.mem.reference.copy()
-        enrolment.update_satisfaction(m.spec, arm, m.streams.day(), week - 1)
+        enrolment.update_satisfaction(m.spec, arm, m.streams.day(), today)
         recent = want["recent"].copy()  # felt against the reference before it moved
         kernels.refresh_recent_values(b.loss_aversion, b.reference_scale, idx, want["value_ema"], want["spend_ema"],
                                       reference, recent)
@@ -172,9 +172,11 @@ def _update_value_averages(_):
 
     a = float(1.0 - np.exp(-week / b.satisfaction_memory_days))
     r = float(1.0 - np.exp(-week / b.reference_memory_days))
+    today = m.day + (week - 1 - m.day % week) % week  # a day the weekly update runs, after every join so far
+    assert (arm.mem.join_day[idx] <= today).all() and np.unique((today - arm.mem.join_day[idx]) // week).size > 1
     for rival in (0.0, 0.02):  # a rival giving more raises the reference toward it
         yield Case((a, r, week, b.loss_aversion, b.reference_scale, rival, b.rival_reference_weight,
-                    idx, arm.net_value, arm.spend_week, arm.mem.value_ema, arm.mem.spend_ema, arm.mem.reference,
+                    today, arm.mem.join_day, idx, arm.net_value, arm.spend_week, arm.mem.value_ema, arm.mem.spend_ema, arm.mem.reference,
                     arm.mem.recent, np.empty(idx.size, F32)), is_what_the_weekly_update_stores if rival == 0 else None)
 
 

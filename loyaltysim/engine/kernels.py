@@ -203,14 +203,17 @@ def refresh_recent_values_numpy(loss_aversion, scale, idx, value_ema, spend_ema,
 
 
 @njit(cache=True, error_model="numpy")
-def update_value_averages(a, b, days, loss_aversion, scale, rival_share, rival_weight, idx, net_value, spend_week,
-                          value_ema, spend_ema, reference, recent, z):
+def update_value_averages(a, b, days, loss_aversion, scale, rival_share, rival_weight, day, join_day, idx, net_value,
+                          spend_week, value_ema, spend_ema, reference, recent, z):
     """The weekly update of members ``idx`` (enrolment.update_satisfaction): moving averages of net value
     and spend per day move by ``a`` toward the week's (``days`` days); the felt value against the
     reference is refreshed into ``recent`` (-1 to 1) and ``z[t]`` (the logit of satisfaction, twice the
-    felt value), float32; then the reference moves by ``b`` toward the recent value share, raised toward
-    ``rival_share`` by ``rival_weight`` where the competition gives more. ``a`` and ``b`` are numpy
-    float64, so the averages move in float64 before being stored as float32."""
+    felt value), float32; then the reference moves toward the recent value share, raised toward
+    ``rival_share`` by ``rival_weight`` where the competition gives more: by ``b``, or by 1 / (k + 1) in a
+    member's k-th week since joining if that is more (a new member's reference is the mean of what they
+    have had so far, until it has ``b``'s memory: they learn what the scheme gives before they take it
+    for granted). ``a`` and ``b`` are numpy float64, so the averages move in float64 before being stored
+    as float32."""
     for t in range(idx.size):
         i = idx[t]
         v = F32(np.float64(value_ema[i]) + a * np.float64(net_value[i] / F32(days) - value_ema[i]))
@@ -221,11 +224,12 @@ def update_value_averages(a, b, days, loss_aversion, scale, rival_share, rival_w
         z[t] = F32(2.0) * felt
         share = v / max(s, F32(0.05))
         target = np.float64(share) + rival_weight * max(rival_share - np.float64(share), 0.0)
-        reference[i] = F32(np.float64(reference[i]) + b * (target - np.float64(reference[i])))
+        step = max(b, 1.0 / (max((day - join_day[i]) // days, 0) + 1))
+        reference[i] = F32(np.float64(reference[i]) + step * (target - np.float64(reference[i])))
 
 
-def update_value_averages_numpy(a, b, days, loss_aversion, scale, rival_share, rival_weight, idx, net_value,
-                                spend_week, value_ema, spend_ema, reference, recent, z):
+def update_value_averages_numpy(a, b, days, loss_aversion, scale, rival_share, rival_weight, day, join_day, idx,
+                                net_value, spend_week, value_ema, spend_ema, reference, recent, z):
     """:func:`update_value_averages` in numpy: each average moves by ``a`` toward the week's mean per day,
     in float64, and is stored as float32; the felt value is read against the reference before it moves."""
     for ema, week in ((value_ema, net_value), (spend_ema, spend_week)):
@@ -237,7 +241,8 @@ def update_value_averages_numpy(a, b, days, loss_aversion, scale, rival_share, r
     z[:] = F32(2.0) * felt
     share = (value / np.maximum(spend, F32(0.05))).astype(np.float64)
     target = share + rival_weight * np.maximum(rival_share - share, 0.0)
-    reference[idx] = (ref.astype(np.float64) + b * (target - ref.astype(np.float64))).astype(F32)
+    step = np.maximum(b, 1.0 / (np.maximum((day - join_day[idx]) // days, 0) + 1))
+    reference[idx] = (ref.astype(np.float64) + step * (target - ref.astype(np.float64))).astype(F32)
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -30,26 +30,28 @@ def _roi(business_return: float, programme_cost: float) -> float:
     return business_return / programme_cost if programme_cost > MIN_COST else np.nan
 
 
-def customer_side(customer_net: float, against_reference: float) -> str:
+def customer_side(customer_net: float, against_reference: float, customer_value: float = 0.0,
+                  tolerance: float = 0.0) -> str:
     """How customers fare: "net negative" when what they give up outweighs what they get, else "worse
-    off than the reference" when members get less than they have come to expect, else "better off"."""
+    off than the reference" when members got less than they had come to expect by more than
+    ``tolerance`` of what the scheme gave them (``customer_value``), else "better off"."""
     if customer_net < 0:
         return "net negative"
-    if against_reference < 0:
+    if against_reference < -tolerance * max(customer_value, 0.0):
         return "worse off than the reference"
     return "better off"
 
 
-def _customer(row) -> dict:
+def _customer(row, tolerance: float) -> dict:
     """A period's (or the run's) customer side: the transfer view, the welfare view, the reference."""
     against = float(row["value_above_reference"] - row["value_below_reference"])
     return {"customer_net_value": float(row["customer_net_value"]),
             "customer_welfare": float(row["customer_welfare"]),
             "value_against_reference": against,
-            "customer_side": customer_side(row["customer_net_value"], against)}
+            "customer_side": customer_side(row["customer_net_value"], against, row["customer_value"], tolerance)}
 
 
-def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -> dict:
+def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0, reference_tolerance: float = 0.05) -> dict:
     """Judge the exchange from the difference arm of a daily frame (mean over replicates).
 
     Returns, overall and per segment: the state of the whole run, the state of each period, and the
@@ -60,11 +62,12 @@ def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -
     than their reference.
     """
     diff = daily[daily["arm"] == "difference"]
-    flows = ["business_return", "programme_cost", "customer_net_value", "customer_welfare",
+    flows = ["business_return", "programme_cost", "customer_net_value", "customer_value", "customer_welfare",
              "value_above_reference", "value_below_reference"]
     diff = diff.reindex(columns=[*diff.columns, *[f for f in flows if f not in diff.columns]], fill_value=0.0)
     mean = diff.groupby(["segment", "day"], sort=False)[flows].mean().reset_index()
-    out = {"period_days": period_days, "roi_threshold": roi_threshold, "segments": {}}
+    out = {"period_days": period_days, "roi_threshold": roi_threshold, "reference_tolerance": reference_tolerance,
+           "segments": {}}
     for segment, g in mean.groupby("segment", sort=False):
         g = g.sort_values("day")
         period = (g["day"] // period_days).to_numpy()
@@ -73,7 +76,7 @@ def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -
         for p, row in sums.iterrows():
             roi = _roi(row["business_return"], row["programme_cost"])
             periods.append({
-                "start_day": int(p * period_days), "business_roi": _num(roi), **_customer(row),
+                "start_day": int(p * period_days), "business_roi": _num(roi), **_customer(row, reference_tolerance),
                 "state": balance_state(roi, row["customer_net_value"], roi_threshold),
             })
         tot = sums.sum()
@@ -85,9 +88,9 @@ def verdict(daily: pd.DataFrame, period_days: int, roi_threshold: float = 1.0) -
                      if q["state"] != "balanced" and "balanced" in states[:i]), None)
         out["segments"][segment] = {
             "state": balance_state(roi, tot["customer_net_value"], roi_threshold),
-            "business_roi": _num(roi), **_customer(tot),
+            "business_roi": _num(roi), **_customer(tot, reference_tolerance),
             "below_reference_from_day": next((q["start_day"] for q in periods
-                                              if q["value_against_reference"] < 0), None),
+                                              if q["customer_side"] == "worse off than the reference"), None),
             "balanced_from_day": balanced_from, "tipping_day": tips,
             "tips_to": next((q["state"] for q in periods if q["start_day"] == tips), None),
             "periods": periods,

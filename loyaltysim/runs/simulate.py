@@ -140,7 +140,8 @@ def assemble(scenario: Scenario, parts: list[dict]) -> SimulationResult:
     daily = with_difference(raw)
     summary = summarise(daily, scenario.business.currency)
     mean_daily = daily[daily["arm"] == "difference"]
-    v = judge(mean_daily, scenario.verdict.period_days, scenario.verdict.roi_threshold)
+    v = judge(mean_daily, scenario.verdict.period_days, scenario.verdict.roi_threshold,
+              scenario.verdict.reference_tolerance)
     first = parts[0]
     return SimulationResult(
         scenario=scenario, daily=daily, summary=summary, verdict=v, customers=first["customers"],

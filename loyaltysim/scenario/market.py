@@ -58,6 +58,7 @@ class Verdict(Strict):
 
     period_days: int = Field(28, ge=1, le=MAX_DAYS, description="Length of a verdict period.")
     roi_threshold: float = Field(1.0, gt=0, description="Business ROI at or above which the business side is balanced.")
+    reference_tolerance: float = Field(0.05, ge=0, le=1, description="Members count as worse off than their reference when what the scheme gave them fell short of what they had come to expect by more than this share of what it gave them (customer value) in a period; a smaller shortfall is within the week-to-week noise of the comparison. Assumption.")
 
 
 class Behaviour(Strict):
@@ -86,7 +87,7 @@ class Behaviour(Strict):
     satisfaction_memory_days: float = Field(60.0, gt=0, description="Time constant of members' recent value and spend (what they compare with their reference). Assumption.")
     reference_memory_days: float = Field(180.0, gt=0, description="Time constant of a member's reference: the value they have come to expect from the scheme adapts to what it has given them, this slowly. Assumption (reference prices adapt over months: Kalyanaram and Winer, 1995).")
     loss_aversion: float = Field(1.955, ge=1, description="How much more a shortfall below the reference weighs than an equal gain above it. Source: Brown, Imai, Vieider and Camerer (2024), meta-analysis of 607 estimates, 1.955 [1.820, 2.102].")
-    reference_scale: float = Field(0.005, gt=0, description="Gap between recent value and the reference, as a share of spend, that moves felt value by tanh(1) (and the satisfaction logit by 2). Assumption.")
+    reference_scale: float = Field(0.02, gt=0, description="Gap between recent value and the reference, as a share of spend, that moves felt value by tanh(1) (and the satisfaction logit by 2): about twice a 1% grocery card's whole value, so that a card that gives what members expected, give or take the rounding of points and the visits a card stays in the pocket, leaves them near neutral, and losing a third of its value is felt. Assumption.")
     welfare_outcome_floor: float = Field(0.1, gt=0, le=1, description="Least outcome motivation counted in a customer's utility of money when choice surplus is turned into money (customer welfare): without it, a customer who cares nothing for price would value any utility as unlimited money. Assumption.")
     rival_reference_weight: float = Field(0.5, ge=0, le=1, description="Weight of what the competition gives (competition.reward_rate) in the value a member's reference adapts toward. Assumption.")
     lapse_days: int = Field(60, ge=1, le=MAX_DAYS, description="A customer with no visit for this long is lapsed.")

@@ -215,7 +215,7 @@ def update_satisfaction(sc: Scenario, arm: Arm, draws: DailyDraws, day: int) -> 
     r = 1.0 - np.exp(-SATISFACTION_EVERY_DAYS / b.reference_memory_days)
     z = np.empty(idx.size, np.float32)
     kernels.update_value_averages(float(a), float(r), SATISFACTION_EVERY_DAYS, b.loss_aversion, b.reference_scale,
-                                  sc.competition.reward_rate, b.rival_reference_weight, idx, arm.net_value,
+                                  sc.competition.reward_rate, b.rival_reference_weight, day, mem.join_day, idx, arm.net_value,
                                   arm.spend_week, mem.value_ema, mem.spend_ema, mem.reference, mem.recent, z)
     mem.satisfaction[idx] = sigmoid(z).astype(np.float32)  # numpy's exp, as before
     # The week's value against the reference, in money: the felt gap (z = 2 x felt) without loss aversion.

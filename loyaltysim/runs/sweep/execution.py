@@ -36,7 +36,8 @@ def sweep_unit(scenario: Scenario, replicate: int) -> dict:
     start = time.perf_counter()
     daily = with_difference(run_replicate(scenario, replicate)["daily"])
     summary = summarise(daily, scenario.business.currency)
-    verdict = judge(daily[daily["arm"] == "difference"], scenario.verdict.period_days, scenario.verdict.roi_threshold)
+    verdict = judge(daily[daily["arm"] == "difference"], scenario.verdict.period_days, scenario.verdict.roi_threshold,
+                    scenario.verdict.reference_tolerance)
     totals = run_totals(daily)
     row = totals[(totals["arm"] == "difference") & (totals["segment"] == "all")].iloc[0]
     kpis = {m: float(row[m]) for m in KPIS}
