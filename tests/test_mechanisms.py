@@ -645,10 +645,17 @@ def test_a_shortfall_below_the_reference_weighs_more_than_an_equal_gain():
 
 
 def test_the_reference_adapts_to_what_the_scheme_gives():
+    raised = {"scheme.points.earn_per_unit": 3.0}
     same = _felt(NO_FEEDBACK, None, days=240)
-    raised = _felt(NO_FEEDBACK, {"scheme.points.earn_per_unit": 3.0}, days=240)
-    keep = raised.arms[0].mem.active & same.arms[0].mem.active
-    assert_positive((raised.arms[0].mem.reference - same.arms[0].mem.reference)[keep], "reference raised")
+    later = _felt(NO_FEEDBACK, raised, days=240)
+    keep = later.arms[0].mem.active & same.arms[0].mem.active
+    assert_positive((later.arms[0].mem.reference - same.arms[0].mem.reference)[keep], "reference raised")
+    # Four weeks after a raise, members whose reference adapts in a fortnight have taken most of it for
+    # granted; members whose reference hardly moves still feel it.
+    fast = _felt({**NO_FEEDBACK, "behaviour.reference_memory_days": 14}, raised, days=88)
+    slow = _felt({**NO_FEEDBACK, "behaviour.reference_memory_days": 1e6}, raised, days=88)
+    keep = fast.arms[0].mem.active & slow.arms[0].mem.active
+    assert_positive((slow.arms[0].mem.recent - fast.arms[0].mem.recent)[keep], "a raise felt less once expected")
 
 
 def test_a_devaluation_lowers_satisfaction_and_raises_dormancy_and_leaving():
