@@ -190,9 +190,12 @@ def test_self_selection_is_the_naive_gap_over_the_causal_effect():
         "visits_scheme": [5, 5, 5, 5, 0],  # the last never shops here: not in the retailer's data
         "spend_scheme": [10.0, 14.0, 2.0, 4.0, 0.0],
         "spend_counterfactual": [9.0, 11.0, 2.0, 4.0, 0.0],
+        # Share of wallet (the share of shopping trips brought here), as the study measured it.
+        "trip_share_scheme": [0.8, 0.6, 0.3, 0.1, 0.0],
+        "trip_share_counterfactual": [0.7, 0.5, 0.3, 0.1, 0.0],
     })
-    # Naive: 12 - 3 = 9; causal: mean(1, 3) = 2.
-    assert S.self_selection(_by_hand(customers=customers)) == pytest.approx(4.5)
+    # Naive: 0.7 - 0.2 = 0.5; causal: mean(0.1, 0.1) = 0.1.
+    assert S.self_selection(_by_hand(customers=customers)) == pytest.approx(5.0)
     assert S.naive_spend_ratio(_by_hand(customers=customers)) == pytest.approx(4.0)
 
 
