@@ -121,11 +121,14 @@ def run_vectorised(sc):
     return model.run(), linked
 
 
-def final_state(model):
-    """The scheme arm's end-of-run columns the customers frame does not hold."""
-    arm = model.arms[0]
-    return SimpleNamespace(alive=arm.shop.alive.copy(), aware=arm.mem.aware.copy(), dormant=arm.mem.dormant.copy(),
-                           reference=np.where(arm.mem.member, arm.mem.reference, 0.0))
+def final_state(customers):
+    """Each customer's end of the run in either model: still here, aware of the scheme (among those still
+    here: the vectorised model's marketing reaches those who have left too, to no effect), dormant, and
+    the reference of members."""
+    alive = customers.alive if "alive" in customers else customers.defection_day_scheme < 0
+    reference = customers.reference if "reference" in customers else customers.reference_share
+    return SimpleNamespace(alive=alive, aware=customers.aware & alive, dormant=customers.dormant,
+                           reference=reference.where(customers.member, 0.0))
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +138,8 @@ def runs():
     ref = ReferenceModel(sc).run()
     ref_cf = ReferenceModel(sc, with_scheme=False).run()
     return SimpleNamespace(sc=sc, vec=vec.customers(), vec_daily=scheme_totals(vec), vec_linked=linked,
-                           vec_end=final_state(vec), ref=ref.customers(), ref_daily=ref.daily(),
-                           ref_cf=ref_cf.customers(), ref_model=ref)
+                           taste=vec.population.join_taste.astype(float), ref=ref.customers(),
+                           ref_daily=ref.daily(), ref_cf=ref_cf.customers(), ref_model=ref)
 
 
 def test_mean_daily_visits_per_customer_agree(runs):
@@ -170,24 +173,40 @@ def test_members_at_the_end_agree(runs):
     assert runs.ref_daily.members.iloc[-1] == ref.sum()
 
 
+def test_who_joins_agrees(runs):
+    """Customers who were ever members, and the same weighted by their lasting taste for schemes (the
+    day-0 members are the same in both models: the difference is who joined, and the taste shows whether
+    the right customers did)."""
+    taste = runs.taste
+    for name, a, b in (("ever members", runs.ref.ever_member, runs.vec.ever_member),
+                       ("ever members x taste", runs.ref.ever_member * taste, runs.vec.ever_member * taste)):
+        z = paired_z(a, b)
+        assert abs(z) < Z, f"{name}: reference {np.mean(a):.4f}, vectorised {np.mean(b):.4f} (z={z:.2f})"
+
+
 def test_awareness_dormancy_and_references_at_the_end_agree(runs):
-    """Who has heard of the scheme (among customers still here: the vectorised model's marketing reaches
-    those who have left too, to no effect), who has stopped presenting the card, and the value share of
-    spend members have come to expect."""
-    ref, end = runs.ref, runs.vec_end
-    assert 0.3 < end.aware[end.alive].mean() < 0.9 and end.dormant.sum() > 200
-    for name, a, b in (("aware", ref.aware & ref.alive, end.aware & end.alive), ("dormant", ref.dormant, end.dormant),
-                       ("reference", ref.reference.where(ref.member, 0.0), end.reference)):
+    """Who has heard of the scheme, who has stopped presenting the card, and the value share of spend
+    members have come to expect."""
+    ref, vec = final_state(runs.ref), final_state(runs.vec)
+    assert 0.3 < vec.aware.sum() / vec.alive.sum() < 0.9 and vec.dormant.sum() > 200
+    for name in ("aware", "dormant", "reference"):
+        a, b = getattr(ref, name), getattr(vec, name)
         z = paired_z(a, b)
         assert abs(z) < Z, f"{name} at the end: reference {np.mean(a):.5f}, vectorised {np.mean(b):.5f} (z={z:.2f})"
-    assert runs.ref_daily.dormant_members.iloc[-1] == ref.dormant.sum()
-    assert not (ref.dormant & ~ref.member).any() and ref.aware[ref.member].all()
+    c = runs.ref
+    assert runs.ref_daily.dormant_members.iloc[-1] == c.dormant.sum()
+    assert not (c.dormant & ~c.member).any() and c.aware[c.member].all()
 
 
-def test_dormancy_and_value_against_the_reference_agree(runs):
-    """Members going dormant over the run, and their weekly value above and below their reference."""
+FLOWS = ("went_dormant", "value_above_reference", "value_below_reference", "choice_surplus")
+"""Flows the reference totals per customer (the vectorised model books them by segment only)."""
+
+
+def test_dormancy_value_against_the_reference_and_choice_surplus_agree(runs):
+    """Members going dormant over the run, their weekly value above and below their reference, and what
+    the scheme's terms in store choice were worth to them (choice surplus)."""
     v = runs.vec_daily
-    for name in ("went_dormant", "value_above_reference", "value_below_reference"):
+    for name in FLOWS:
         assert v[name].sum() > 0
         z = total_z(runs.ref[name], v[name].sum())
         assert abs(z) < Z, f"{name}: reference {runs.ref[name].sum():.1f}, vectorised {v[name].sum():.1f} (z={z:.2f})"
@@ -250,11 +269,11 @@ def test_visits_by_weekday_agree(runs):
 
 
 # Rules whose effect is small in SCENARIO, made large: a reward worth most of a small basket (goal
-# gradient and the pull of a voucher in hand), strong acceleration, a high privacy cost (members get
-# less than they expected on joining: a shortfall, weighed with strong loss aversion), a reference that
-# adapts within weeks, toward a rival's generous rewards, felt value weighing heavily on store choice
-# and defection, members often going dormant and coming back, many referrals, and joining open to
-# anyone aware whose taste and expected value are above zero.
+# gradient and the pull of a voucher in hand), strong acceleration, a high privacy cost and consent often
+# withdrawn (which ends membership), strong loss aversion, a reference that adapts within weeks, toward
+# a rival's generous rewards, felt value weighing heavily on store choice and defection, members often
+# going dormant and coming back, many referrals, and joining open to anyone aware whose taste and
+# expected value are above zero.
 STRESS = copy.deepcopy(SCENARIO)
 STRESS["days"] = 90
 STRESS["behaviour"] = {"reference_weight": 1.5, "defection_value_weight": 3.0, "loss_aversion": 3.0,
@@ -269,26 +288,28 @@ STRESS["scheme"]["goal_gradient"] = {"acceleration": 3.0, "strength": 3.0}
 STRESS["scheme"]["enrolment"].update(referral_rate_per_year=20.0, join_rate_per_visit=0.05, initial_members=0.3,
                                      join_threshold=0.0, awareness_per_year=0.8, dormancy_per_year=0.9,
                                      reactivation_per_year=0.9)
-STRESS["scheme"]["data"]["privacy_cost_per_year"]["transactions"] = 100.0
+STRESS["scheme"]["data"].update(privacy_cost_per_year={"transactions": 100.0}, consent_withdrawal_per_year=1.0)
 
 
 def test_the_rules_agree_under_stress():
     sc = make(STRESS)
     ref = ReferenceModel(sc).run().customers()
     model, linked = run_vectorised(sc)
-    vec, v, end = model.customers(), scheme_totals(model), final_state(model)
-    assert end.dormant.sum() > 300 and v.went_dormant.sum() > 1000
+    vec, v, taste = model.customers(), scheme_totals(model), model.population.join_taste.astype(float)
+    ref_end, vec_end = final_state(ref), final_state(vec)
+    assert vec.dormant.sum() > 300 and v.went_dormant.sum() > 1000
     for name, a, b in (("visits", ref.visits, vec.visits_scheme), ("sales", ref.spend, vec.spend_scheme),
                        ("linked sales", ref.linked_sales, linked),
                        ("members at the end", ref.member, vec.member),
                        ("ever members", ref.ever_member, vec.ever_member),
-                       ("dormant at the end", ref.dormant, end.dormant),
-                       ("aware at the end", ref.aware & ref.alive, end.aware & end.alive),
-                       ("here at the end", ref.alive, end.alive),
+                       ("ever members x taste", ref.ever_member * taste, vec.ever_member * taste),
+                       ("dormant at the end", ref.dormant, vec.dormant),
+                       ("aware at the end", ref_end.aware, vec_end.aware),
+                       ("here at the end", ref_end.alive, vec_end.alive),
                        ("satisfaction at the end", ref.satisfaction, vec.satisfaction)):
         z = paired_z(a, b)
         assert abs(z) < Z, f"{name} per customer: reference {np.mean(a):.4f}, vectorised {np.mean(b):.4f} (z={z:.2f})"
-    for name in ("went_dormant", "value_above_reference", "value_below_reference"):
+    for name in FLOWS:
         z = total_z(ref[name], v[name].sum())
         assert abs(z) < Z, f"{name}: reference {ref[name].sum():.1f}, vectorised {v[name].sum():.1f} (z={z:.2f})"
     r_ref, se = ratio_and_se(ref.points_redeemed, ref.points_issued)
@@ -303,17 +324,25 @@ EXPIRY["scheme"]["enrolment"]["initial_members"] = 0.6
 
 
 def test_age_expiry_agrees():
-    """With 24-day expiry (a 2-day period ring), the shares of points expired and redeemed agree.
+    """With 24-day expiry (a 2-day period ring), the shares of points expired and redeemed agree, and so
+    do members' satisfaction and their value below their reference (expired points are a loss of what
+    they were worth).
 
     This caught points earned on a period-boundary day expiring the same day."""
     sc = make(EXPIRY, customers=N, days=80)
     ref = ReferenceModel(sc).run().customers()
-    v = scheme_totals(LoyaltyModel(sc).run())
+    model = LoyaltyModel(sc).run()
+    vec, v = model.customers(), scheme_totals(model)
     for name in ("points_expired", "points_redeemed"):
         r_ref, se = ratio_and_se(ref[name], ref.points_issued)
         r_vec = v[name].sum() / v.points_issued.sum()
         z = (r_ref - r_vec) / (np.sqrt(2) * se)
         assert abs(z) < Z, f"{name} per issued: reference {r_ref:.4f}, vectorised {r_vec:.4f} (z={z:.2f})"
+    z = paired_z(ref.satisfaction, vec.satisfaction)
+    assert abs(z) < Z, f"satisfaction: reference {ref.satisfaction.mean():.4f}, vectorised {vec.satisfaction.mean():.4f} (z={z:.2f})"
+    for name in ("value_above_reference", "value_below_reference"):
+        z = total_z(ref[name], v[name].sum())
+        assert abs(z) < Z, f"{name}: reference {ref[name].sum():.1f}, vectorised {v[name].sum():.1f} (z={z:.2f})"
 
 
 # ---------------------------------------------------------------- the reference itself

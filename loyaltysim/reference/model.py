@@ -1,8 +1,9 @@
 """A per-agent reference model: the core daily rules written in idiomatic Mesa, one agent per customer.
 
-It exists twice over: as a statistical oracle for the vectorised :class:`~loyaltysim.engine.model.LoyaltyModel`
-(same customers, same rules, its own random numbers, so the two agree in distribution, not draw for
-draw) and as the speed baseline of the benchmark. It is not part of the product: runs use LoyaltyModel.
+It exists twice over: as a statistical oracle for the vectorised
+:class:`~loyaltysim.engine.model.LoyaltyModel` (same customers and day-0 members, same rules, its own
+random numbers for every decision, so the two agree in distribution, not draw for draw) and as the
+speed baseline of the benchmark. It is not part of the product: runs use LoyaltyModel.
 
 It implements a simple points scheme only: points per unit of linked spend, one voucher reward,
 automatic redemption at the threshold, optional age expiry; awareness (in store and by marketing),
@@ -16,15 +17,16 @@ strips them from a scenario and :func:`check_supported` refuses a scenario that 
 
 Each customer's day follows the order of ``LoyaltyModel.step()``: a need arises (more often close to a
 reward, for a member using the card), the customer chooses this retailer or the competition (binary
-logit; an active member's anticipated reward, felt value and vouchers in hand pull; habit updates);
-points past their age expire (a loss of their worth); the customer draws a lognormal basket, an active
-member presents the card (or not), earns (counting the points' worth as value as they are earned),
-redeems, pays privacy; then, weekly, an active member's recent value and spend move, their felt value
-(the value share of spend against their reference) sets satisfaction and the reference adapts, and any
-member may go dormant (stop presenting the card; they shop as a non-member) or come back; a member may
-leave the scheme, withdraw consent or refer; a customer may become aware of the scheme and, if aware and
-joining is worth it, join; any customer may defect (less often a member who feels the scheme served
-them well).
+logit; an active member's anticipated reward, felt value and vouchers in hand pull, and what they are
+worth to the member is counted as choice surplus; habit updates); points past their age expire (a loss
+of their worth); the customer draws a lognormal basket, an active member presents the card (or not),
+earns (counting the points' worth as value as they are earned), redeems, pays privacy; then, weekly, an
+active member's recent value and spend move, their felt value (the value share of spend against their
+reference) sets satisfaction and the reference adapts (a new member's to the mean of what they have had
+so far), and any member may go dormant (stop presenting the card; they shop as a non-member) or come
+back; a member may leave the scheme, withdraw consent or refer; a customer may become aware of the
+scheme and, if aware and joining is worth it, join; any customer may defect (less often a member who
+feels the scheme served them well).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import pandas as pd
 
 from loyaltysim.engine.mechanics.enrolment import SATISFACTION_EVERY_DAYS
 from loyaltysim.engine.population import Population, synthesise
+from loyaltysim.engine.rng import population_rng
 from loyaltysim.engine.rules import EXPIRY_BUCKETS
 from loyaltysim.scenario.models import LIFE_EVENTS, WEEKDAYS, Scenario
 
@@ -45,13 +48,18 @@ __all__ = ["Customer", "ReferenceModel", "check_supported", "reference_scenario"
 
 DAILY_COLUMNS = ("visits", "sales", "linked_sales", "points_issued", "points_redeemed", "points_expired",
                  "joins", "members", "dormant_members", "went_dormant", "value_above_reference",
-                 "value_below_reference")
+                 "value_below_reference", "choice_surplus")
 """Per-day totals the reference records (same names and units as the metric registry)."""
 
 
 def _sigmoid(x: float) -> float:
     # Same clip as behaviour.sigmoid.
     return 1.0 / (1.0 + math.exp(-min(max(x, -60.0), 60.0)))
+
+
+def _log_sum(u: float) -> float:
+    """log(1 + exp(u)): the expected best utility of here (u) against elsewhere (0), without overflow."""
+    return max(u, 0.0) + math.log1p(math.exp(-abs(u)))
 
 
 # ---------------------------------------------------------------- what the reference implements
@@ -139,6 +147,7 @@ class Params:
     habit_weight: float
     reference_weight: float     # utility of felt value against the reference (-1 to 1)
     rewarded_weight: float      # utility of a voucher in hand (share of a basket, at most 1), fully reward-seeking
+    welfare_outcome_floor: float  # least outcome motivation in the utility of money (choice surplus)
     defection_value_weight: float
     price_weight: float
     reward_weight: float
@@ -191,6 +200,7 @@ class Params:
         aware_daily = 1.0 - (1.0 - en.awareness_per_year) ** (1 / 365)
         return cls(
             habit_weight=b.habit_weight, reference_weight=b.reference_weight, rewarded_weight=b.rewarded_weight,
+            welfare_outcome_floor=b.welfare_outcome_floor,
             defection_value_weight=b.defection_value_weight,
             price_weight=b.price_weight, reward_weight=b.reward_weight, friction_weight=b.friction_weight,
             habit_memory_days=b.habit_memory_days, comp_price_advantage=sc.competition.price_advantage,
@@ -252,6 +262,9 @@ class Customer(mesa.Agent):
         self.member_utility = (p.reward_weight * self.reward_seeking * self.reward_rate
                                - p.friction_weight * self.friction_share)
         self.present_p = p.card_presentation * (1.0 - 0.5 * min(self.friction_share / p.card_skip_friction_share, 1.0) * self.time_poor)
+        # Money per unit of utility (choice surplus): a basket per price_weight x outcome, at least the floor.
+        utility_per_money = p.price_weight * max(self.outcome, p.welfare_outcome_floor) / self.mean_basket
+        self.money_per_utility = 1.0 / utility_per_money if utility_per_money > 0 else 0.0
         # State, as LoyaltyModel starts it.
         self.alive = True
         self.habit = 1.0 / (1.0 + math.exp(-self.preference))  # steady state of the no-scheme choice
@@ -264,6 +277,7 @@ class Customer(mesa.Agent):
         self.dormant = False   # a member who keeps the card but no longer presents it
         self.active = False    # a member using the card: member and not dormant
         self.ever_member = False
+        self.join_day = 0
         self.consent = False
         self.points = 0
         self.lots: dict[int, int] = {}   # expiry period -> points earned in it (oldest first)
@@ -278,6 +292,7 @@ class Customer(mesa.Agent):
         self.points_expired = 0
         self.linked_sales = 0.0
         self.went_dormant = 0
+        self.choice_surplus = 0.0
         self.value_above_reference = 0.0
         self.value_below_reference = 0.0
 
@@ -335,9 +350,14 @@ class Customer(mesa.Agent):
         gradient and a voucher in hand (rewarded behaviour); a dormant member chooses as a non-member."""
         u = self.utility_base + p.habit_weight * self.habit
         if self.active:
-            u += (self.member_utility + p.reference_weight * self.recent
-                  + p.gg_strength * self.reward_seeking * self.pull()
-                  + p.rewarded_weight * self.reward_seeking * min(self.vouchers / self.mean_basket, 1.0))
+            add = (self.member_utility + p.reference_weight * self.recent
+                   + p.gg_strength * self.reward_seeking * self.pull()
+                   + p.rewarded_weight * self.reward_seeking * min(self.vouchers / self.mean_basket, 1.0))
+            # Choice surplus: what the scheme's terms are worth on this need, in money (logit log-sums).
+            surplus = (_log_sum(u + add) - _log_sum(u)) * self.money_per_utility
+            self.choice_surplus += surplus
+            self.model.tally["choice_surplus"] += surplus
+            u += add
         here = rng.random() < _sigmoid(u)
         self.habit += self.habit_alpha * (here - self.habit)
         return here
@@ -441,7 +461,7 @@ class Customer(mesa.Agent):
         """The weekly update of a member using the card: recent value and spend per day move toward the
         week's; the value share of spend against the reference (a shortfall weighing loss_aversion times
         a gain) is the felt value and sets satisfaction; then the reference adapts toward the share (and
-        toward what the competition gives, where it gives more)."""
+        toward what the competition gives, where it gives more), at first as the mean of the weeks so far."""
         m = self.model
         a = p.satisfaction_alpha
         self.value_ema += a * (self.net_value / SATISFACTION_EVERY_DAYS - self.value_ema)
@@ -458,7 +478,10 @@ class Customer(mesa.Agent):
         self.recent = math.tanh(felt)
         self.satisfaction = _sigmoid(2.0 * felt)
         target = share + p.rival_reference_weight * max(p.comp_reward_rate - share, 0.0)
-        self.reference += p.reference_alpha * (target - self.reference)
+        # A new member's reference is the mean of what they have had so far (week k of membership: 1/(k+1)
+        # of the way), until that moves less than the reference's own memory.
+        weeks = max((m.day - self.join_day) // SATISFACTION_EVERY_DAYS, 0)
+        self.reference += max(p.reference_alpha, 1.0 / (weeks + 1)) * (target - self.reference)
 
     def go_dormant_or_return(self, p: Params, rng: np.random.Generator) -> None:
         """Weekly: an active member stops presenting the card more often the less satisfied; a dormant one
@@ -488,14 +511,18 @@ class Customer(mesa.Agent):
 
     def enrol(self) -> None:
         """Join the scheme, consenting to what it requires (transactions). The reference starts at the
-        value share of spend expected on joining (on the visits the card would be presented), and recent
-        value and spend start there: the scheme is as expected until it shows otherwise."""
+        value share of spend expected on joining (what comes with the card on the visits it would be
+        presented; the privacy cost whatever), and recent value and spend start there: the scheme is as
+        expected until it shows otherwise."""
         p = self.model.params
         spend_day = self.need_rate * self.mean_basket * self.habit
-        share = self.expected_value(p) * p.card_presentation / max(365.0 * spend_day, 1e-9)
+        privacy = self.privacy * p.privacy_per_year
+        expected = (self.expected_value(p) + privacy) * p.card_presentation - privacy
+        share = expected / max(365.0 * spend_day, 1e-9)
         self.member = self.active = self.aware = True
         self.dormant = False
         self.ever_member = True
+        self.join_day = self.model.day
         self.consent = True
         self.spend_ema = spend_day
         self.value_ema = spend_day * share
@@ -527,7 +554,8 @@ class ReferenceModel(mesa.Model):
     """One arm of a scenario with one :class:`Customer` agent per customer.
 
     ``with_scheme=False`` runs the no-scheme counterfactual. The population is the vectorised model's
-    (``synthesise(scenario, replicate)``); decisions draw from the model's own numpy Generator.
+    (``synthesise(scenario, replicate)``), and so are the day-0 members (``initial_members``, drawn from
+    the same population stream); every decision draws from the model's own numpy Generator.
     """
 
     def __init__(self, scenario: Scenario, replicate: int = 0, *, with_scheme: bool = True,
@@ -564,10 +592,12 @@ class ReferenceModel(mesa.Model):
         self.customers_by_id = [Customer(self, i, {k: v[i] for k, v in lists.items()}) for i in range(pop.n)]
         share = scenario.scheme.enrolment.initial_members
         if with_scheme and share > 0:
-            for c in self.customers_by_id:
-                if self.rng.random() < share:
+            # Day-0 members are a starting stock, like the population: the vectorised model's, from its stream.
+            u = population_rng(scenario.seed, replicate, "membership_start").random(pop.n)
+            for c, draw in zip(self.customers_by_id, u.tolist()):
+                if draw < share:
                     c.enrol()
-            self.tally["joins"] = 0.0  # day-0 members are a starting stock, not joins
+            self.tally["joins"] = 0.0  # a starting stock, not joins
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, k=name: m.tally[k]) for name in DAILY_COLUMNS})
 
@@ -629,6 +659,7 @@ class ReferenceModel(mesa.Model):
             "points_expired": [c.points_expired for c in cs],
             "linked_sales": [c.linked_sales for c in cs],
             "went_dormant": [c.went_dormant for c in cs],
+            "choice_surplus": [c.choice_surplus for c in cs],
             "value_above_reference": [c.value_above_reference for c in cs],
             "value_below_reference": [c.value_below_reference for c in cs],
             "alive": [c.alive for c in cs],
