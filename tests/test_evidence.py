@@ -106,7 +106,7 @@ def test_a_second_run_never_mixes_into_the_same_folder(quick, tmp_path):
     (["--replications", "1"], ["--replications", "at least 2", "got 1"]),
     (["--customers", "10"], ["--customers", "at least 200", "got 10"]),
     (["--customers", "many"], ["--customers"]),
-    (["--only", "goal_gradient,nope"], ["--only", "'nope' is not a finding", "allowed: incremental_sales"]),
+    (["--only", "goal_gradient,nope"], ["--only", "'nope' is not a finding", "allowed: incentive_sales"]),
     (["--only", ","], ["--only", "at least one finding"]),
     (["--workers", "0"], ["--workers"]),
 ], ids=["one replication", "few customers", "not a number", "unknown finding", "no finding", "no workers"])
@@ -148,6 +148,17 @@ def test_a_scheme_nobody_joins_has_exactly_no_incremental_sales():
     assert math.isnan(S.self_selection(rep))  # no members: the ratio is undefined, not a number
     ordinary = _replicate("supermarket_points", {})
     assert S.incremental_sales(ordinary) != 0.0 and S.joined_share(ordinary) > 0
+
+
+def test_the_incentive_share_is_what_switching_the_incentives_off_takes_away():
+    from loyaltysim.evidence.findings import FINDINGS, NO_INCENTIVES
+    from loyaltysim.evidence.run import combine
+    f = FINDINGS["incentive_sales"]
+    off = S.scheme_sales(_replicate("supermarket_points", NO_INCENTIVES, customers=1500))
+    # Already off: switching them off again takes nothing away, exactly (the same draws).
+    assert combine(f, [off, off]) == 0.0
+    on = S.scheme_sales(_replicate("supermarket_points", {}, customers=1500))
+    assert combine(f, [on, off]) == pytest.approx(1 - off / on) and on > off
 
 
 def test_members_presenting_every_time_make_all_the_sales():
@@ -262,13 +273,13 @@ def test_the_fit_says_which_target_it_missed_and_by_how_much_and_writes_nothing(
     from loyaltysim.evidence import fit as F
     share, _, high = F.target_of("member_sales_share")
     assert share == pytest.approx(0.85) and high == 0.9  # a published lower bound: the band's middle
-    assert F.target_of("self_selection")[0] == 7.0 and F.target_of("incremental_sales")[0] == pytest.approx(0.0174)
+    assert F.target_of("self_selection")[0] == 7.0 and F.target_of("incentive_sales")[0] == pytest.approx(0.0174)
     inside = F.Trial({}, np.array([0.85, 7.0, 0.0174]), np.zeros((1, 3)))
     assert F.misses(inside) == []
     outside = F.Trial({}, np.array([0.70, 7.0, 0.05]), np.zeros((1, 3)))
     missed = F.misses(outside)
     assert len(missed) == 2 and "member_sales_share: 0.7 is 0.1 below its band 0.8 to 0.9" in missed[0]
-    assert "incremental_sales: 0.05 is 0.02 above its band" in missed[1]
+    assert "incentive_sales: 0.05 is 0.02 above its band" in missed[1]
     # The command: a miss is said on one line and nothing is written.
     target = tmp_path / "fitted.py"
     monkeypatch.setattr(F, "FITTED_FILE", target)
@@ -289,7 +300,7 @@ def test_the_schema_defaults_are_the_fitted_weights():
     from loyaltysim.scenario.fitted import FITTED
     sc = load_scenario(resolve("supermarket_points"))
     assert sc.behaviour.reward_weight == FITTED["behaviour.reward_weight"]
-    assert sc.scheme.enrolment.card_presentation == FITTED["scheme.enrolment.card_presentation"]
+    assert sc.scheme.enrolment.join_rate_per_visit == FITTED["scheme.enrolment.join_rate_per_visit"]
     assert sc.scheme.enrolment.value_sensitivity == FITTED["scheme.enrolment.value_sensitivity"]
 
 

@@ -513,10 +513,14 @@ def test_a_worthless_scheme_recruits_fewer_than_a_valuable_one():
                     "joins gained from a valuable scheme")
 
 
-def _join_rate_per_visit(sensitivity: float):
-    """Joins per non-member visit of the heaviest and the lightest third of buyers, with Poisson errors."""
-    # Everyone aware at once, and half would join on taste alone: value tips the rest.
-    model, _, trips = run({**NO_FEEDBACK, "scheme.enrolment.value_sensitivity": sensitivity,
+def _join_rate_per_visit(fee: float):
+    """Joins per non-member visit of the heaviest and the lightest third of buyers, with Poisson errors,
+    for a scheme charging ``fee`` a month."""
+    # Everyone aware at once; the deal moves joining gently (a fee of 10 a month is a fifth of a light
+    # buyer's spend and a few percent of a heavy buyer's), so both groups keep joiners to count.
+    membership = {"fee": fee, "period_days": 30} if fee else None
+    model, _, trips = run({**NO_FEEDBACK, "scheme.membership": membership,
+                           "scheme.enrolment.value_sensitivity": 0.1,
                            "scheme.enrolment.join_rate_per_visit": 0.03, "scheme.enrolment.join_threshold": 0.0,
                            "scheme.enrolment.awareness_per_visit": 1.0}, customers=6000, days=90)
     rate = model.population.need_rate
@@ -529,14 +533,28 @@ def _join_rate_per_visit(sensitivity: float):
     return out
 
 
-def test_heavy_buyers_join_more_per_visit_because_they_expect_more_value():
-    (heavy, se_h), (light, se_l) = _join_rate_per_visit(1.0)
+def test_a_fee_deters_light_buyers_more_because_the_deal_is_judged_against_spend():
+    (heavy, se_h), (light, se_l) = _join_rate_per_visit(10.0)
     (heavy0, se_h0), (light0, se_l0) = _join_rate_per_visit(0.0)
-    # Without value sensitivity a visit is a visit; with it, heavy buyers' visits recruit more.
+    # Without a fee the deal is the same share of spend for all, and a visit is a visit; a fixed fee is a
+    # bigger share of a light buyer's spend, so heavy buyers' visits recruit more.
     ratio, ratio0 = heavy / light, heavy0 / light0
     se = ratio * np.hypot(se_h / heavy, se_l / light)
     se0 = ratio0 * np.hypot(se_h0 / heavy0, se_l0 / light0)
     assert ratio - ratio0 > Z * np.hypot(se, se0), (ratio, se, ratio0, se0)
+
+
+def test_frequent_shoppers_join_sooner_because_every_visit_is_a_chance():
+    # Joining is worth it to everyone (no threshold, a generous card); only visits differ.
+    model, _, _ = run({**NO_FEEDBACK, "scheme.enrolment.join_rate_per_visit": 0.05,
+                       "scheme.enrolment.join_threshold": 0.0, "scheme.enrolment.awareness_per_visit": 1.0,
+                       "scheme.points.earn_per_unit": 5.0}, customers=6000, days=60)
+    rate = model.population.need_rate
+    joined = model.arms[0].mem.ever_joined
+    heavy, light = rate >= np.quantile(rate, 2 / 3), rate <= np.quantile(rate, 1 / 3)
+    ph, pl = joined[heavy].mean(), joined[light].mean()
+    se = np.hypot(np.sqrt(ph * (1 - ph) / heavy.sum()), np.sqrt(pl * (1 - pl) / light.sum()))
+    assert ph - pl > Z * se, (ph, pl, se)
 
 
 def test_satisfaction_follows_value_and_the_dissatisfied_leave():

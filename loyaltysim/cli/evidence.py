@@ -21,7 +21,7 @@ from loyaltysim.runs.executors import make_executor
 EVIDENCE_EXAMPLES = examples(
     "loyaltysim evidence",
     "loyaltysim evidence --quick --out /tmp/evidence",
-    "loyaltysim evidence --only incremental_sales,self_selection --replications 4 --out evidence/sales",
+    "loyaltysim evidence --only incentive_sales,self_selection --replications 4 --out evidence/sales",
 )
 
 

@@ -269,6 +269,7 @@ def _constants(sc: Scenario | None, rules: Rules | None) -> np.ndarray:
     if s.offers is not None:
         c[K.C_HAS_OFFERS], c[K.C_OFFER_SAVING] = 1, s.offers.discount * s.offers.expected_basket_share
         c[K.C_OFFER_BASKET_SHARE] = s.offers.expected_basket_share
+        c[K.C_OFFER_BASE], c[K.C_OFFER_SLOPE] = s.offers.base_redemption, s.offers.max_redemption - s.offers.base_redemption
     return c
 
 
@@ -380,8 +381,12 @@ def choose_store(sc: Scenario, pop: Population, shop: ShopperState, mem: MemberS
             add += b.status_weight * pop.belonging[sub] * rules.tier_status_share[mem.tier[sub]]
         if s.offers is not None:
             live = mem.offer_until[sub] >= day
-            saving = s.offers.discount * s.offers.expected_basket_share  # the saving a live offer promises
-            add += np.where(live, b.price_weight * pop.outcome[sub] * saving * mem.acc_what[sub], 0.0)
+            o = s.offers
+            saving = o.discount * o.expected_basket_share  # the saving a live offer promises
+            # ... times the chance it is used on this trip (it fits the basket as well as the business
+            # knows the member): what the member can expect from the trip, no more.
+            use = np.float32(o.base_redemption) + np.float32(o.max_redemption - o.base_redemption) * mem.acc_what[sub]
+            add += np.where(live, b.price_weight * pop.outcome[sub] * saving * use, 0.0)
         # Rewarded behaviour: a reward in hand draws a reward-seeking member back (Taylor and Neslin, 2005).
         add += b.rewarded_weight * pop.reward_seeking[sub] * np.minimum(mem.vouchers[sub] / pop.mean_basket[sub], 1.0)
         add -= b.friction_weight * friction_share(pop, mem, rules, sub)

@@ -48,7 +48,7 @@ U_HI = F32(1 - 1e-7)
  C_FRICTION_PER_VISIT, C_APP_RELIEF, C_APP_BIT, C_REFERENCE_WEIGHT, C_PRICE_WEIGHT,
  C_REWARD_WEIGHT, C_FRICTION_WEIGHT, C_GG_STRENGTH, C_GG_ACCELERATION, C_GG_CURVATURE, C_HABIT_WEIGHT,
  C_PRICE_ADVANTAGE, C_COMP_REWARD_RATE, C_CARD_SKIP_SCALE, C_MP_SKIP_KEPT, C_OFFER_BASKET_SHARE,
- C_REWARDED_WEIGHT, C_WELFARE_OUTCOME_FLOOR, N_CONSTANTS) = range(37)
+ C_REWARDED_WEIGHT, C_WELFARE_OUTCOME_FLOOR, C_OFFER_BASE, C_OFFER_SLOPE, N_CONSTANTS) = range(39)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -328,7 +328,9 @@ def _member_utility(day, c, rs, outcome, belonging, experience, time_poor, mean_
     if c[C_HAS_TIERS] != 0.0:
         add += np.float64(F32(c[C_STATUS_WEIGHT]) * belonging) * tier_status
     if c[C_HAS_OFFERS] != 0.0:
-        add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_OFFER_SAVING]) * acc_what) if offer_until >= day else 0.0
+        if offer_until >= day:  # the saving it promises, times the chance it is used on this trip
+            use = F32(c[C_OFFER_BASE]) + F32(c[C_OFFER_SLOPE]) * acc_what
+            add += np.float64(F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_OFFER_SAVING]) * use)
     add += np.float64(F32(c[C_REWARDED_WEIGHT]) * rs * min(vouchers / mean_basket, F32(1.0)))
     add -= c[C_FRICTION_WEIGHT] * friction_share(c, consent, time_poor, experience, mean_basket)
     return add

@@ -37,8 +37,8 @@ def _uplift(args: tuple[str, dict, int, int]) -> float:
     scenario, overrides, customers, replicate = args
     sc = load_scenario(resolve(scenario), {**overrides, "customers": customers})
     rep = simulate_replicate(sc, replicate)
-    cf = S._arm_totals(rep, "counterfactual")["sales"]
-    return S.ratio(S._arm_totals(rep, "scheme")["sales"] - cf, cf)
+    cf = S.arm_totals(rep, "counterfactual")["sales"]
+    return S.ratio(S.arm_totals(rep, "scheme")["sales"] - cf, cf)
 
 
 def decompose(scenario: str = "supermarket_points", customers: int = 20_000, replications: int = 2,

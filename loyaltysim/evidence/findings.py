@@ -44,7 +44,7 @@ class Finding:
     band_basis: str                # where the band comes from ("proposed: ..." when it is not published)
     source: str
     measures: tuple[tuple[str, str], ...]  # (evidence scenario, statistic name) per replicate
-    combine: Literal["one", "ratio"] = "one"  # the finding's figure from its measures' values
+    combine: Literal["one", "ratio", "drop"] = "one"  # the finding's figure from its measures' values
     cite: str = ""                 # the source, short (for the terminal table)
     published_short: str = ""      # a qualitative published finding in a few words (for the terminal table)
 
@@ -81,6 +81,13 @@ CAR_WASH = {
 }
 
 
+NO_INCENTIVES = {"behaviour.reward_weight": 0.0, "behaviour.rewarded_weight": 0.0,
+                 "scheme.goal_gradient.strength": 0.0, "scheme.goal_gradient.acceleration": 0.0}
+"""The points' incentive channels switched off, and nothing else: the anticipated reward, points pressure
+(the goal gradient's pull and acceleration) and rewarded behaviour (a voucher in hand). Members still join,
+earn, redeem and get offers as before; only what the points make them do is gone."""
+
+
 def _car_wash(required: int, prefilled: int) -> dict[str, Any]:
     reward = {"name": "free_wash", "kind": "free_product", "points": required, "face_value": 10.0, "cost_ratio": 0.3}
     return {**CAR_WASH, "scheme.stamps": {"required": required, "prefilled": prefilled, "reward": reward}}
@@ -89,6 +96,9 @@ def _car_wash(required: int, prefilled: int) -> dict[str, Any]:
 SCENARIOS: dict[str, EvidenceScenario] = {s.name: s for s in (
     EvidenceScenario("grocery", "supermarket_points",
                      "The shipped 1% supermarket points card (supermarket_points), as shipped."),
+    EvidenceScenario("grocery_no_incentives", "supermarket_points",
+                     "The 1% supermarket card with its points' incentive channels switched off (same draws).",
+                     overrides=NO_INCENTIVES),
     EvidenceScenario("no_value", "supermarket_points",
                      "The supermarket card with no points, rewards or offers: a card worth nothing.",
                      overrides=NO_VALUE_SCHEME),
@@ -121,13 +131,30 @@ KIVETZ = "Kivetz, Urminsky & Zheng (2006), Journal of Marketing Research 43, 39-
 
 FINDINGS: dict[str, Finding] = {f.id: f for f in (
     Finding(
-        "incremental_sales",
-        "A modest 1% cash-type grocery points programme drives a small share of sales by its incentives.",
-        "(scheme-arm sales - counterfactual sales) / counterfactual sales, the 1% supermarket card in the last quarter of its launch year. "
-        "The study's 1.74% counts the incentive channels only, so it is a lower reference for the total.",
+        "incentive_sales",
+        "A modest 1% cash-type grocery points programme drives a small share of sales by its incentives "
+        "(points pressure and rewarded behaviour, separated from customer heterogeneity).",
+        "1 - (scheme-arm sales with the points' incentive channels off) / (scheme-arm sales), the 1% "
+        "supermarket card in the last quarter of its launch year, on the same draws: the anticipated reward, "
+        "the goal gradient and rewarded behaviour switched off, members joining and earning as before.",
         "share", 0.0174, "1.74% of sales incentive-driven",
         (0.005, 0.03), "proposed (research note): 0.5%-3% around the published 1.74%", NASTASOIU,
-        (("grocery", "incremental_sales"),), cite="Nastasoiu et al. 2021"),
+        (("grocery", "scheme_sales"), ("grocery_no_incentives", "scheme_sales")), combine="drop",
+        cite="Nastasoiu et al. 2021"),
+    Finding(
+        "incremental_sales",
+        "Loyalty programme membership has a small causal effect on sales.",
+        "(scheme-arm sales - counterfactual sales) / counterfactual sales, the 1% supermarket card in the "
+        "last quarter of its launch year: every channel, the points' incentives, targeted offers and how "
+        "members feel about the value they get.",
+        "share", None, "a small effect: 1.74% of sales from the points' incentives alone; membership's effect "
+        "a seventh of the naive gap",
+        (0.0174, 0.05), "proposed (here): at least the points' incentive-driven 1.74% (Nastasoiu et al. 2021: "
+        "the total adds targeted offers, which the study left out), at most 5%, a small effect (Leenheer et al. "
+        "2007; Meyer-Waarden and Benavent 2009: behaviour changes only slightly after joining)",
+        NASTASOIU + "; Leenheer, van Heerde, Bijmolt & Smidts (2007), International Journal of Research in "
+        "Marketing 24(1), 31-47", (("grocery", "incremental_sales"),), cite="Nastasoiu 2021; Leenheer 2007",
+        published_short="small (>= 1.74%)"),
     Finding(
         "self_selection",
         "The naive member vs non-member comparison overstates the causal effect of membership seven times.",

@@ -172,9 +172,12 @@ def measure_evidence(plan: Plan, *, executor=None, progress: Callable[[int], Any
                     wall_seconds=time.perf_counter() - start)
 
 
-def _combine(finding: Finding, values: list[float]) -> float:
+def combine(finding: Finding, values: list[float]) -> float:
+    """A finding's figure from its measures' values (in the order it names them)."""
     if finding.combine == "ratio":
         return ratio(values[0], values[1])
+    if finding.combine == "drop":  # the share of the first figure that is gone in the second
+        return 1.0 - ratio(values[1], values[0])
     return float(values[0])
 
 
@@ -184,7 +187,7 @@ def _per_replicate(plan: Plan, measured: dict) -> pd.DataFrame:
         f = FINDINGS[i]
         for r in range(plan.replications):
             values = [measured[(s, r)][m] for s, m in f.measures]
-            rows.append((i, r, _combine(f, values)))
+            rows.append((i, r, combine(f, values)))
     return pd.DataFrame(rows, columns=["id", "replicate", "value"])
 
 

@@ -38,7 +38,7 @@ MATURE_DAYS = 91
 are compared with the last quarter of the run: a scheme launched on day 0 is still recruiting before."""
 
 
-def _arm_totals(rep: Replicate, arm: str, mature: bool = False) -> pd.Series:
+def arm_totals(rep: Replicate, arm: str, mature: bool = False) -> pd.Series:
     """An arm's daily metrics summed over the run, or over its last quarter (``mature``)."""
     d = rep.daily
     d = d[(d["arm"] == arm) & (d["segment"] == "all")]
@@ -48,7 +48,7 @@ def _arm_totals(rep: Replicate, arm: str, mature: bool = False) -> pd.Series:
 
 
 def _scheme_totals(rep: Replicate, mature: bool = False) -> pd.Series:
-    return _arm_totals(rep, "scheme", mature)
+    return arm_totals(rep, "scheme", mature)
 
 
 def _shoppers(rep: Replicate) -> pd.DataFrame:
@@ -61,8 +61,13 @@ def _shoppers(rep: Replicate) -> pd.DataFrame:
 
 def incremental_sales(rep: Replicate) -> float:
     """(Scheme-arm sales - counterfactual sales) / counterfactual sales, over the run's last quarter."""
-    cf = _arm_totals(rep, "counterfactual", mature=True)["sales"]
-    return ratio(_arm_totals(rep, "scheme", mature=True)["sales"] - cf, cf)
+    cf = arm_totals(rep, "counterfactual", mature=True)["sales"]
+    return ratio(arm_totals(rep, "scheme", mature=True)["sales"] - cf, cf)
+
+
+def scheme_sales(rep: Replicate) -> float:
+    """Scheme-arm sales over the run's last quarter (compared across evidence scenarios on the same draws)."""
+    return float(_scheme_totals(rep, mature=True)["sales"])
 
 
 def self_selection(rep: Replicate) -> float:
@@ -218,7 +223,7 @@ def card_completion_speed(rep: Replicate) -> float:
 
 
 MEASURES: dict[str, Measure] = {f.__name__: f for f in (
-    incremental_sales, self_selection, member_sales_share, programme_cost_share, heavy_buyer_uplift,
+    incremental_sales, scheme_sales, self_selection, member_sales_share, programme_cost_share, heavy_buyer_uplift,
     light_minus_heavy_uplift, joining_effect_fades, never_redeemed, joined_share, annual_renewal,
     naive_spend_ratio, card_completion_share, goal_gradient, goal_gradient_days, card_completion_speed,
 )}

@@ -171,7 +171,7 @@ class Params:
     aware_daily: float          # daily chance marketing makes anyone aware
     aware_visit: float          # chance a visit makes a shopper aware (marketing's daily chance included)
     card_skip_friction_share: float  # friction share at which the time-poor skip the card half as often
-    value_scale: float          # expected yearly value that moves the join logit by value_sensitivity
+    value_scale: float          # expected deal (value over spend) that moves the join logit by value_sensitivity
     referral_conversion: float  # share of referrals that bring in a member
     withdrawal_daily: float     # daily consent withdrawal of a fully concerned, fully dissatisfied member
     privacy_per_year: float     # yearly privacy cost of sharing transactions, fully concerned
@@ -506,8 +506,11 @@ class Customer(mesa.Agent):
         return gain - cost
 
     def worth_joining(self, p: Params) -> bool:
-        """Joining beats not joining: expected value (in logit units) plus lasting taste above the threshold."""
-        return p.value_sensitivity * self.expected_value(p) / p.value_scale + self.join_taste > p.join_threshold
+        """Joining beats not joining: the expected deal (yearly net value over yearly spend here, in logit
+        units) plus lasting taste above the threshold."""
+        spend = 365.0 * self.need_rate * self.mean_basket * self.habit
+        deal = self.expected_value(p) / max(spend, 1e-9)
+        return p.value_sensitivity * deal / p.value_scale + self.join_taste > p.join_threshold
 
     def enrol(self) -> None:
         """Join the scheme, consenting to what it requires (transactions). The reference starts at the
