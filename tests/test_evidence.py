@@ -74,7 +74,7 @@ def test_the_quick_run_writes_a_page_and_a_complete_manifest(quick):
     assert set(manifest["files"]) == {"evidence.csv", "evidence_replicates.csv", "evidence.html"}
     assert set(manifest["scenarios"]) == set(SCENARIOS)
     # The cost before the work, the table after it, then the page and the folder.
-    assert stdout.splitlines()[0].startswith("evidence: 16 findings from 7 scenarios x 2 replications = 14 runs")
+    assert stdout.splitlines()[0].startswith("evidence: 17 findings from 8 scenarios x 2 replications = 16 runs")
     assert "customer-days" in stdout.splitlines()[0]
     assert all(i in stdout for i in FINDINGS) and "inside their bands" in stdout
     assert stdout.strip().splitlines()[-1] == f"results: {out}"

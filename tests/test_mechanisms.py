@@ -516,12 +516,12 @@ def test_a_worthless_scheme_recruits_fewer_than_a_valuable_one():
 def _join_rate_per_visit(fee: float):
     """Joins per non-member visit of the heaviest and the lightest third of buyers, with Poisson errors,
     for a scheme charging ``fee`` a month."""
-    # Everyone aware at once; the deal moves joining gently (a fee of 10 a month is a fifth of a light
-    # buyer's spend and a few percent of a heavy buyer's), so both groups keep joiners to count.
+    # Everyone aware at once; the deal moves joining gently (a fee of 5 a month is a large share of a light
+    # buyer's spend and a small one of a heavy buyer's), so both groups keep joiners to count.
     membership = {"fee": fee, "period_days": 30} if fee else None
     model, _, trips = run({**NO_FEEDBACK, "scheme.membership": membership,
-                           "scheme.enrolment.value_sensitivity": 0.1,
-                           "scheme.enrolment.join_rate_per_visit": 0.03, "scheme.enrolment.join_threshold": 0.0,
+                           "scheme.enrolment.value_sensitivity": 0.3,
+                           "scheme.enrolment.join_rate_per_visit": 0.1, "scheme.enrolment.join_threshold": 0.0,
                            "scheme.enrolment.awareness_per_visit": 1.0}, customers=6000, days=90)
     rate = model.population.need_rate
     joined = model.arms[0].mem.ever_joined
@@ -534,7 +534,7 @@ def _join_rate_per_visit(fee: float):
 
 
 def test_a_fee_deters_light_buyers_more_because_the_deal_is_judged_against_spend():
-    (heavy, se_h), (light, se_l) = _join_rate_per_visit(10.0)
+    (heavy, se_h), (light, se_l) = _join_rate_per_visit(5.0)
     (heavy0, se_h0), (light0, se_l0) = _join_rate_per_visit(0.0)
     # Without a fee the deal is the same share of spend for all, and a visit is a visit; a fixed fee is a
     # bigger share of a light buyer's spend, so heavy buyers' visits recruit more.
