@@ -126,6 +126,9 @@ MUTANTS: tuple[Mutant, ...] = (
       "c[K.C_HAS_OFFERS], c[K.C_OFFER_SAVING] = 1, s.offers.discount * s.offers.expected_basket_share",
       "c[K.C_HAS_OFFERS], c[K.C_OFFER_SAVING] = 1, 0.0",
       "test_a_live_offer_pulls_members_to_shop_by_the_saving_it_promises"),
+    m("offer-pull-by-use", "a live offer pulls by the saving a trip can expect (times the chance it is used)",
+      "kernels.py", "use = F32(c[C_OFFER_BASE]) + F32(c[C_OFFER_SLOPE]) * acc_what", "use = acc_what",
+      "test_an_offer_that_will_never_be_used_does_not_pull"),
     # Paid membership
     m("fee-at-join", "the fee on joining", "mechanics/membership.py",
       "charge(self.arm, idx, self.arm.rules.scheme.membership.fee)", "charge(self.arm, idx[:0], 0.0)",

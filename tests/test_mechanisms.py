@@ -424,6 +424,19 @@ def test_a_live_offer_pulls_members_to_shop_by_the_saving_it_promises():
     assert_positive(pulled.arms[0].shop.visits - none.arms[0].shop.visits, "visits gained from offers' promised saving")
 
 
+def test_an_offer_that_will_never_be_used_does_not_pull():
+    # A member anticipates a live offer's saving times the chance it is used on the trip: offers nobody
+    # redeems (redemption 0 however well they fit) leave every trip as it is without offers.
+    over = {**NO_FEEDBACK, **NO_GOAL_GRADIENT, **ALL_MEMBERS}
+    plain, _, _ = run(over)
+    unused, _, _ = run({**over, "scheme.offers": {"every_days": 14, "discount": 0.2, "base_redemption": 0.0,
+                                                  "max_redemption": 0.0, "expected_basket_share": 1.0}})
+    assert np.array_equal(unused.arms[0].shop.visits, plain.arms[0].shop.visits)
+    # The same offers, used when they fit: members come more often.
+    used, _, _ = run({**over, **OFFERS, "scheme.offers.expected_basket_share": 1.0})
+    assert_positive(used.arms[0].shop.visits - plain.arms[0].shop.visits, "visits gained from usable offers")
+
+
 # ---------------------------------------------------------------- paid membership
 
 def test_members_pay_the_fee_on_joining_and_at_each_renewal():
