@@ -412,8 +412,10 @@ def choice_surplus(sc: Scenario, pop: Population, idx: np.ndarray, base: np.ndar
     like less in order to collect (Train, Discrete Choice Methods, 2009, ch. 3.5: consumer surplus in
     logit models)."""
     b = sc.behaviour
-    full = (base.astype(np.float64) + add).astype(np.float32).astype(np.float64)
-    gain = np.logaddexp(0.0, full) - np.logaddexp(0.0, base.astype(np.float64))
+    full = (base.astype(np.float64) + add).astype(np.float32)
+    # log(1 + e^full) - log(1 + e^base), as log(1 + p_base (e^(full - base) - 1)) in float32.
+    p_base = np.float32(1.0) / (np.float32(1.0) + np.exp(-base.astype(np.float32)))
+    gain = np.log1p(p_base * np.expm1(full - base)).astype(np.float64)
     per_money = b.price_weight * np.maximum(pop.outcome[idx], np.float32(b.welfare_outcome_floor)).astype(np.float64)
     return gain / (per_money / pop.mean_basket[idx].astype(np.float64))
 

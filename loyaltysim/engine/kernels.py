@@ -383,37 +383,19 @@ def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belo
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _softplus(x):
-    """log(1 + exp(x)), float64, without overflow: the logit log-sum of one option against an outside one."""
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _base_utility(c, preference, habit, outcome, reward_seeking):
-    """A customer's utility of shopping here without the scheme (float32, as the choice computes it)."""
-    return (preference + F32(c[C_HABIT_WEIGHT]) * habit
-            - F32(c[C_PRICE_WEIGHT]) * outcome * F32(c[C_PRICE_ADVANTAGE])
-            - F32(c[C_REWARD_WEIGHT]) * reward_seeking * F32(c[C_COMP_REWARD_RATE]))
-
-
-@njit(cache=True, error_model="numpy")
-def _choice_surplus(c, member_pos, needers, preference, habit, outcome, reward_seeking, mean_basket, segment, add,
-                    surplus):
-    """Each member needer's gain in choice surplus from the scheme's terms today (behaviour.choice_surplus),
-    in money, added to ``surplus`` by segment in customer order: the logit log-sum with what the scheme
-    adds to their utility of shopping here less the log-sum without it (the same habit), over the
-    member's utility per unit of money (price_weight x outcome, at least the floor, per unit of their
-    usual basket). Shopping somewhere liked less to collect rewards costs the member this way, which a
-    sum of rewards does not show."""
-    floor = F32(c[C_WELFARE_OUTCOME_FLOOR])
-    for s in range(member_pos.size):
-        t = member_pos[s]
-        i = needers[t]
-        base = _base_utility(c, preference[i], habit[i], outcome[i], reward_seeking[i])
-        full = F32(np.float64(base) + add[t])
-        gain = _softplus(np.float64(full)) - _softplus(np.float64(base))
-        per_money = c[C_PRICE_WEIGHT] * np.float64(max(outcome[i], floor)) / np.float64(mean_basket[i])
-        surplus[segment[i]] += gain / per_money
+def _choice_surplus(c, base, full, outcome, mean_basket):
+    """A member needer's gain in choice surplus from the scheme's terms today (behaviour.choice_surplus),
+    in money: the logit log-sum with what the scheme adds to their utility of shopping here (``full``)
+    less the log-sum without it (``base``, the same habit), over the member's utility per unit of money
+    (price_weight x outcome, at least the floor, per unit of their usual basket). Shopping somewhere
+    liked less to collect rewards costs the member this way, which a sum of rewards does not show."""
+    # softplus(full) - softplus(base) = log(1 + p_base (e^(full - base) - 1)), p_base the chance of
+    # shopping here without the scheme: three single-precision transcendentals (a welfare sum needs no
+    # more than float32's seven digits per member; the per-segment sums are float64).
+    p_base = F32(1.0) / (F32(1.0) + F32(math.exp(-base)))
+    gain = np.float64(F32(math.log1p(p_base * F32(math.expm1(full - base)))))
+    per_money = c[C_PRICE_WEIGHT] * np.float64(max(outcome, F32(c[C_WELFARE_OUTCOME_FLOOR]))) / np.float64(mean_basket)
+    return gain / per_money
 
 
 @njit(cache=True, error_model="numpy")
@@ -503,9 +485,9 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
                           experience, time_poor, mean_basket, categories, goal, points, stamps, tier, recent,
                           vouchers, offer_until, acc_what, consent, reward_points, reward_perceived, tier_mult,
                           tier_status_share, cat_mult, curve, curve_first, extra, add)
-        if surplus.size:
-            _choice_surplus(c, member_pos[:n_members], needers, preference, habit, outcome, reward_seeking,
-                            mean_basket, segment, add, surplus)
+    # The choice surplus is worked out in the choice loop, from the utility it computes anyway (the
+    # member's data are in cache there; the branch is taken for most needers, members).
+    welfare = scheme and surplus.size > 0
     n_here = 0
     for t in range(n_need):
         i = needers[t]
@@ -513,7 +495,10 @@ def _shop_range(lo, hi, k, scheme, day, c, need_bits, choice_bits, value_bits, c
              - F32(c[C_PRICE_WEIGHT]) * outcome[i] * F32(c[C_PRICE_ADVANTAGE])
              - F32(c[C_REWARD_WEIGHT]) * reward_seeking[i] * F32(c[C_COMP_REWARD_RATE]))
         if scheme:
-            u = F32(np.float64(u) + add[t])  # a non-member adds 0.0, which leaves u exactly as it was
+            full = F32(np.float64(u) + add[t])  # a non-member adds 0.0, which leaves u exactly as it was
+            if welfare and member[i]:
+                surplus[segment[i]] += _choice_surplus(c, u, full, outcome[i], mean_basket[i])
+            u = full
         x = min(max(u, F32(-60.0)), F32(60.0))
         prob = F32(1.0) / (F32(1.0) + F32(math.exp(-x)))
         here = uniform(choice_bits, i) < prob
