@@ -412,10 +412,17 @@ def choice_surplus(sc: Scenario, pop: Population, idx: np.ndarray, base: np.ndar
     like less in order to collect (Train, Discrete Choice Methods, 2009, ch. 3.5: consumer surplus in
     logit models)."""
     b = sc.behaviour
+    base = base.astype(np.float32)
     full = (base.astype(np.float64) + add).astype(np.float32)
-    # log(1 + e^full) - log(1 + e^base), as log(1 + p_base (e^(full - base) - 1)) in float32.
-    p_base = np.float32(1.0) / (np.float32(1.0) + np.exp(-base.astype(np.float32)))
-    gain = np.log1p(p_base * np.expm1(full - base)).astype(np.float64)
+    # log(1 + e^full) - log(1 + e^base), as log(1 + p_base (e^(full - base) - 1)) in float32; far out
+    # (where float32's exponentials would overflow) the log-sums in float64.
+    d = full - base
+    fast = (np.abs(d) <= kernels.SURPLUS_FAST_LIMIT) & (np.abs(base) <= kernels.SURPLUS_FAST_LIMIT)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p_base = np.float32(1.0) / (np.float32(1.0) + np.exp(-base))
+        quick = np.log1p(p_base * np.expm1(d)).astype(np.float64)
+    slow = np.logaddexp(0.0, full.astype(np.float64)) - np.logaddexp(0.0, base.astype(np.float64))
+    gain = np.where(fast, quick, slow)
     per_money = b.price_weight * np.maximum(pop.outcome[idx], np.float32(b.welfare_outcome_floor)).astype(np.float64)
     return gain / (per_money / pop.mean_basket[idx].astype(np.float64))
 

@@ -382,6 +382,17 @@ def _member_utilities(day, c, member_pos, needers, reward_seeking, outcome, belo
             add[t] += extra[needers[t]]
 
 
+SURPLUS_FAST_LIMIT = F32(30.0)
+"""Utilities (and scheme terms) within this of zero take the single-precision path of the choice surplus:
+e^30 is far inside float32's range, and a utility further out is a certainty either way."""
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _softplus(x):
+    """log(1 + exp(x)), float64, without overflow: the logit log-sum of one option against an outside one."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _choice_surplus(c, base, full, outcome, mean_basket):
     """A member needer's gain in choice surplus from the scheme's terms today (behaviour.choice_surplus),
@@ -391,9 +402,14 @@ def _choice_surplus(c, base, full, outcome, mean_basket):
     liked less to collect rewards costs the member this way, which a sum of rewards does not show."""
     # softplus(full) - softplus(base) = log(1 + p_base (e^(full - base) - 1)), p_base the chance of
     # shopping here without the scheme: three single-precision transcendentals (a welfare sum needs no
-    # more than float32's seven digits per member; the per-segment sums are float64).
-    p_base = F32(1.0) / (F32(1.0) + F32(math.exp(-base)))
-    gain = np.float64(F32(math.log1p(p_base * F32(math.expm1(full - base)))))
+    # more than float32's seven digits per member; the per-segment sums are float64). Far out, where
+    # float32's exponentials would overflow, the log-sums themselves in double precision.
+    d = full - base
+    if abs(d) <= SURPLUS_FAST_LIMIT and abs(base) <= SURPLUS_FAST_LIMIT:
+        p_base = F32(1.0) / (F32(1.0) + F32(math.exp(-base)))
+        gain = np.float64(F32(math.log1p(p_base * F32(math.expm1(d)))))
+    else:
+        gain = _softplus(np.float64(full)) - _softplus(np.float64(base))
     per_money = c[C_PRICE_WEIGHT] * np.float64(max(outcome, F32(c[C_WELFARE_OUTCOME_FLOOR]))) / np.float64(mean_basket)
     return gain / per_money
 

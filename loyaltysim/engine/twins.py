@@ -121,6 +121,7 @@ WITHOUT_TWIN: dict[str, str] = {
     "_curved": _STEP_OF_SHOP,
     "_member_utility": _STEP_OF_SHOP,
     "_choice_surplus": _STEP_OF_SHOP + " (behaviour.choice_surplus states it)",
+    "_softplus": _STEP_OF_SHOP + " (numpy's logaddexp states it)",
     "_member_utilities": _STEP_OF_SHOP,
     "_shop_range": _STEP_OF_SHOP,
     "_reward_rate": "a step of expected_values and shop, compared through their twins",
