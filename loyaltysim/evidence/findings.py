@@ -266,7 +266,8 @@ FINDINGS: dict[str, Finding] = {f.id: f for f in (
         "Paid warehouse-club members renew at about 90% a year.",
         "Yearly renewal of the paid grocery membership's members: exp(-leaves per member-year) (paid_membership).",
         "share", 0.89, "89% (US & Canada, FY2011); 86% worldwide; 93% (FY2024 Q3)",
-        (0.86, 0.93), "published: Costco's renewal rates, 86% (worldwide, 2011) to 93% (US & Canada, 2024)",
+        (0.86, 0.93), "published: Costco's renewal rates, 86% (worldwide, 2011) to 93% (US & Canada, 2024); the "
+        "paid scenario's leave rate is calibrated to them (a calibration target, not an independent check)",
         "Costco 2011 Annual Report p. 13; Progressive Grocer, 10 Jul 2024",
         (("paid", "annual_renewal"),), cite="Costco 2011, 2024"),
     Finding(
