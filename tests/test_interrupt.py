@@ -119,6 +119,10 @@ def _kill_when(p: subprocess.Popen, out: Path, stdout: Output, trigger: tuple, s
     return True
 
 
+def _foreground_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop(p: subprocess.Popen) -> None:
     try:
         os.killpg(p.pid, signal.SIGKILL)
@@ -183,8 +187,11 @@ def check_folder(out: Path) -> str:
 def test_a_killed_run_leaves_a_result_or_clearly_none(tmp_path, number, args, sig, trigger):
     out = tmp_path / "out"
     # Unbuffered, so that the output shows the run has started as soon as it has.
+    # Ctrl-C's default action restored in the child, as a shell does for a command in the foreground: a
+    # test run launched as a background job inherits Ctrl-C ignored, which Python then keeps.
     p = subprocess.Popen([sys.executable, "-m", "loyaltysim", *args, "--out", str(out)], start_new_session=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         preexec_fn=_foreground_signals)
     stdout, stderr = Output(p.stdout), Output(p.stderr)
     try:
         sent = _kill_when(p, out, stdout, trigger, sig)
